@@ -1,0 +1,41 @@
+# `make demo` and `make test` work in a fresh clone: each creates .venv, installs the pinned
+# CPU torch first (a bare `torch` requirement would pull a multi-GB CUDA build), then vaeport.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TORCH  := torch==2.13.0
+STAMP  := $(VENV)/.vaeport-installed
+DEMO   := out/demo
+
+.PHONY: setup demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[train,cpu,dev]'
+	touch $@
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vae-train --dataset digits --arch mlp --hidden 256 --latent-dim 8 --epochs 30 \
+	    --kl-warmup-epochs 5 --lr-schedule cosine --batch-size 64 --out $(DEMO)/run --force
+	$(BIN)/vae-eval $(DEMO)/run --k 100
+	@echo "demo results: $(DEMO)/run (config.json, metrics.jsonl, best.pt, eval.json)"
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_throughput.py
+
+clean:
+	rm -rf $(VENV) out build *.egg-info

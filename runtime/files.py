@@ -1,0 +1,18 @@
+"""Names fixed by the model-folder format; imported by both vaeport.export and vaeport.runtime."""
+
+from __future__ import annotations
+
+ENCODER_FILE = "encoder.onnx"
+DECODER_FILE = "decoder.onnx"
+MANIFEST_FILE = "vae.json"
+MODEL_CARD_FILE = "MODEL_CARD.md"
+
+FORMAT_NAME = "vaeport-model"
+FORMAT_VERSION = 1
+
+# Graph input/output names.
+ENCODER_INPUT = "x"
+ENCODER_OUTPUTS_VAE = ("z_mean", "z_log_var")
+ENCODER_OUTPUTS_AE = ("z",)
+DECODER_INPUT = "z"
+DECODER_OUTPUT = "x"

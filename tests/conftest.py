@@ -1,0 +1,46 @@
+"""Shared fixtures: small real data sets written on the fly, seeded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaeport.train.idx import write_idx
+
+
+def blob_images(n: int, side: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n uint8 images of one bright square each (class = which quadrant), plus labels."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, side, side), dtype=np.uint8)
+    labels = rng.integers(0, 4, size=n)
+    half = side // 2
+    for i, label in enumerate(labels):
+        r0, c0 = (label // 2) * half, (label % 2) * half
+        size = rng.integers(2, half + 1)
+        images[i, r0 : r0 + size, c0 : c0 + size] = rng.integers(128, 256)
+    return images, labels.astype(np.uint8)
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never touch the network or the user's cache."""
+    monkeypatch.setenv("VAEPORT_OFFLINE", "1")
+    monkeypatch.setenv("VAEPORT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("VAEPORT_DATA", raising=False)
+
+
+def write_idx_set(folder: Path, n_train: int = 96, n_test: int = 32, side: int = 28) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, n, seed in (("train", n_train, 1), ("t10k", n_test, 2)):
+        images, labels = blob_images(n, side, seed)
+        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+@pytest.fixture
+def idx_dir(tmp_path: Path) -> Path:
+    """A tiny MNIST-shaped IDX data set (96 train, 32 test, 28x28) in a temporary folder."""
+    return write_idx_set(tmp_path / "idx")

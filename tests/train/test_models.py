@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from vaeport.runtime.errors import InputError
+from vaeport.train.config import ModelConfig
+from vaeport.train.conv import stage_sizes
+from vaeport.train.vae import VAE, DecoderImage
+
+SHAPES = [(1, 8, 8), (1, 28, 28), (1, 30, 30), (3, 32, 32), (1, 64, 64), (3, 17, 40)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+@pytest.mark.parametrize("kind", ["vae", "ae"])
+def test_shapes(shape, arch, kind):
+    hidden = (32,) if arch == "mlp" else (8, 16)
+    model = VAE(ModelConfig(shape, latent_dim=5, arch=arch, hidden=hidden, kind=kind))
+    x = torch.rand(3, *shape)
+    with torch.no_grad():
+        logits, mean, log_var = model(x, torch.Generator().manual_seed(0))
+        image = DecoderImage(model.decoder)(mean)
+    assert logits.shape == (3, *shape)
+    assert mean.shape == (3, 5)
+    assert (log_var is None) == (kind == "ae")
+    assert image.shape == (3, *shape) and float(image.min()) >= 0.0 and float(image.max()) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("side", "expected"),
+    [(8, [8, 4]), (28, [28, 14, 7]), (30, [30, 15, 8, 4]), (32, [32, 16, 8, 4]), (64, [64, 32, 16, 8, 4])],
+)
+def test_stage_sizes(side, expected):
+    assert [h for h, _ in stage_sizes(side, side)] == expected
+
+
+def test_conv_channels_repeat_last():
+    model = VAE(ModelConfig((1, 64, 64), arch="conv", hidden=(4, 8)))
+    convs = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [4, 8, 8, 8]
+
+
+def test_log_var_is_clamped():
+    model = VAE(ModelConfig((1, 8, 8), hidden=(4,)))
+    with torch.no_grad():
+        model.encoder.log_var.bias.fill_(100.0)
+    _, log_var = model.encode(torch.rand(2, 1, 8, 8))
+    assert float(log_var.detach().max()) == 8.0
+
+
+def test_same_seed_same_weights():
+    torch.manual_seed(3)
+    a = VAE(ModelConfig((1, 8, 8), arch="conv", hidden=(4,)))
+    torch.manual_seed(3)
+    b = VAE(ModelConfig((1, 8, 8), arch="conv", hidden=(4,)))
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"latent_dim": 0}, "latent-dim"), ({"arch": "rnn"}, "arch"), ({"hidden": ()}, "hidden")],
+)
+def test_config_errors(kwargs, message):
+    with pytest.raises(InputError, match=message):
+        ModelConfig((1, 8, 8), **kwargs)
+
+
+def test_config_round_trip():
+    config = ModelConfig((3, 32, 32), latent_dim=7, arch="conv", hidden=(8, 16), kind="ae")
+    assert ModelConfig.from_dict(config.to_dict()) == config

@@ -1,0 +1,57 @@
+"""Checkpoints: written to a temporary name then renamed, read back with weights_only=True."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaeport.runtime.errors import InputError
+
+CHECKPOINT_FORMAT = "vaeport-checkpoint"
+CHECKPOINT_VERSION = 1
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def atomic_write_bytes(path: Path, write: Any) -> None:
+    """Call `write(file)` on a temporary file beside `path`, fsync, then rename it to `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Save `state` (model, optimizer, rng, progress, config) atomically."""
+    payload = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **state}
+    atomic_write_bytes(path, lambda f: torch.save(payload, f))
+
+
+def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
+    """Load a vaeport checkpoint safely (no pickled code) and check that it is one."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"expected a checkpoint at {path}, got no such file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged or foreign file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: expected a vaeport checkpoint, got an unreadable file ({reason})") from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"{path}: expected a vaeport checkpoint, got a file of another kind")
+    if state.get("format_version") != CHECKPOINT_VERSION:
+        raise InputError(
+            f"{path}: expected checkpoint format version {CHECKPOINT_VERSION}, got {state.get('format_version')!r}"
+        )
+    return state

@@ -1,0 +1,172 @@
+"""Data sources: `digits`, `fashion-mnist`, `mnist`, `folder:PATH`, `npy:PATH`.
+
+Every source returns an `ImageData` of float32 arrays `(N, C, H, W)` in [0, 1] (numpy only, so
+the data can also feed the torch-free evaluation path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vaeport.runtime.errors import InputError
+from vaeport.train.fetch import IDX_DATASETS, locate_idx_files
+from vaeport.train.idx import read_idx
+
+BUILTIN = ("digits", "fashion-mnist", "mnist")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+TEST_FRACTION = 0.1
+
+
+@dataclass
+class ImageData:
+    """A data set held in memory as one array per split."""
+
+    name: str
+    train: np.ndarray  # (N, C, H, W) float32 in [0, 1]
+    test: np.ndarray  # (M, C, H, W) float32 in [0, 1]
+    train_labels: np.ndarray | None
+    test_labels: np.ndarray | None
+    split: str  # "official" or how the test split was drawn
+    source: str  # where the data came from
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        c, h, w = self.train.shape[1:]
+        return (int(c), int(h), int(w))
+
+
+def seeded_split(
+    images: np.ndarray, labels: np.ndarray | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Split 90/10 with a permutation drawn from `seed`."""
+    n = len(images)
+    if n < 2:
+        raise InputError(f"expected at least 2 images to split into train and test, got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, round(TEST_FRACTION * n))
+    test_idx, train_idx = np.sort(order[:n_test]), np.sort(order[n_test:])
+    if labels is None:
+        return images[train_idx], images[test_idx], None, None
+    return images[train_idx], images[test_idx], labels[train_idx], labels[test_idx]
+
+
+def to_unit_float(array: np.ndarray, name: str) -> np.ndarray:
+    """uint8 -> /255; float -> checked to be finite and in [0, 1]."""
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / np.float32(255.0)
+    if np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float32)
+        if not np.isfinite(array).all():
+            raise InputError(f"{name}: expected finite values in [0, 1], got NaN or Inf")
+        lo, hi = float(array.min()), float(array.max())
+        if lo < 0.0 or hi > 1.0:
+            raise InputError(f"{name}: expected values in [0, 1], got range [{lo:g}, {hi:g}]")
+        return array
+    raise InputError(f"{name}: expected uint8 or float images, got {array.dtype}")
+
+
+def load_digits(seed: int) -> ImageData:
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    images = (bunch.images.astype(np.float32) / np.float32(16.0))[:, None]  # (1797, 1, 8, 8)
+    labels = bunch.target.astype(np.int64)
+    train, test, ytr, yte = seeded_split(images, labels, seed)
+    return ImageData("digits", train, test, ytr, yte, f"seeded 90/10 (seed {seed})", "scikit-learn")
+
+
+def load_idx_dataset(name: str, data_dir: Path | None) -> ImageData:
+    paths = locate_idx_files(name, data_dir)
+    arrays = {key: read_idx(path) for key, path in paths.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise InputError(
+                f"{paths[split + '_images']}: expected images [N,H,W] and N labels, "
+                f"got {list(images.shape)} and {list(labels.shape)}"
+            )
+    folder = paths["train_images"].parent
+    return ImageData(
+        name,
+        to_unit_float(arrays["train_images"], name)[:, None],
+        to_unit_float(arrays["test_images"], name)[:, None],
+        arrays["train_labels"].astype(np.int64),
+        arrays["test_labels"].astype(np.int64),
+        "official",
+        str(folder),
+    )
+
+
+def load_folder(path: Path, image_size: int | None, seed: int) -> ImageData:
+    """PNG/JPEG files under `path`; first-level subfolders, when every image has one, are classes."""
+    from PIL import Image
+
+    if not path.is_dir():
+        raise InputError(f"folder:{path}: expected a folder of PNG/JPEG images, got no such folder")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(f"folder:{path}: expected PNG/JPEG images, found none")
+    headers = []
+    for file in files:
+        with Image.open(file) as im:
+            headers.append((im.mode, im.size))
+    gray = all(mode in ("L", "1", "I;16", "I") for mode, _ in headers)
+    mode = "L" if gray else "RGB"
+    first_size = headers[0][1]
+    if image_size is None:
+        for file, (_, size) in zip(files, headers, strict=True):
+            if size != first_size:
+                raise InputError(
+                    f"folder:{path}: expected images of one size (or --image-size), got "
+                    f"{first_size[0]}x{first_size[1]} ({files[0].name}) and "
+                    f"{size[0]}x{size[1]} ({file.name})"
+                )
+    arrays = []
+    for file in files:
+        with Image.open(file) as im:
+            im = im.convert(mode)
+            if image_size is not None and im.size != (image_size, image_size):
+                im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
+            arr = np.asarray(im, dtype=np.uint8)
+        arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+    stacked = to_unit_float(np.stack(arrays), f"folder:{path}")
+    labels = None
+    parts = [f.relative_to(path).parts for f in files]
+    if all(len(p) > 1 for p in parts):
+        classes = sorted({p[0] for p in parts})
+        labels = np.array([classes.index(p[0]) for p in parts], dtype=np.int64)
+    train, test, ytr, yte = seeded_split(stacked, labels, seed)
+    return ImageData(f"folder:{path}", train, test, ytr, yte, f"seeded 90/10 (seed {seed})", str(path))
+
+
+def load_npy(path: Path, seed: int) -> ImageData:
+    """An `.npy` array [N,H,W] or [N,C,H,W], uint8 or float in [0, 1]."""
+    if not path.is_file():
+        raise InputError(f"npy:{path}: expected an .npy file, got no such file")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"npy:{path}: expected an .npy array, got an unreadable file ({exc})") from exc
+    if array.ndim == 3:
+        array = array[:, None]
+    if array.ndim != 4:
+        raise InputError(f"npy:{path}: expected shape [N,H,W] or [N,C,H,W], got {list(array.shape)}")
+    images = to_unit_float(array, f"npy:{path}")
+    train, test, _, _ = seeded_split(images, None, seed)
+    return ImageData(f"npy:{path}", train, test, None, None, f"seeded 90/10 (seed {seed})", str(path))
+
+
+def load_dataset(spec: str, data_dir: Path | None = None, image_size: int | None = None, seed: int = 0) -> ImageData:
+    """Load a data set by its `--dataset` spec."""
+    if spec == "digits":
+        return load_digits(seed)
+    if spec in IDX_DATASETS:
+        return load_idx_dataset(spec, data_dir)
+    if spec.startswith("folder:"):
+        return load_folder(Path(spec[len("folder:") :]), image_size, seed)
+    if spec.startswith("npy:"):
+        return load_npy(Path(spec[len("npy:") :]), seed)
+    raise InputError(f"unknown dataset {spec!r}: expected one of {', '.join(BUILTIN)}, folder:PATH or npy:PATH")

@@ -1,0 +1,83 @@
+"""The negative ELBO in nats per image: reconstruction NLL + beta * KL(q(z|x) || N(0, I)).
+
+Kingma & Welling (2014), appendix B: for a diagonal normal q and a standard normal prior,
+KL = 0.5 * sum(mean^2 + exp(log_var) - 1 - log_var), in closed form.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log p(x|z) per image (N,) for Bernoulli pixels with probabilities sigmoid(logits)."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def gaussian_nll(logits: torch.Tensor, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """-log N(x; sigmoid(logits), scale^2) per image (N,), a density in nats."""
+    mean = torch.sigmoid(logits)
+    per_pixel = 0.5 * ((x - mean) / scale) ** 2 + torch.log(scale) + 0.5 * LOG_2PI
+    return per_pixel.flatten(1).sum(1)
+
+
+def reconstruction_nll(
+    logits: torch.Tensor, x: torch.Tensor, likelihood: str, scale: torch.Tensor | None = None
+) -> torch.Tensor:
+    if likelihood == "bernoulli":
+        return bernoulli_nll(logits, x)
+    if scale is None:
+        raise ValueError("the Gaussian likelihood needs its scale")
+    return gaussian_nll(logits, x, scale)
+
+
+def kl_to_standard_normal(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, I)) per image (N,)."""
+    return kl_per_dimension(mean, log_var).sum(1)
+
+
+def kl_per_dimension(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """The KL of each latent dimension (N, D)."""
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)
+
+
+@dataclass
+class LossTerms:
+    loss: torch.Tensor  # the optimized objective: mean(recon + kl_weight * kl)
+    recon: torch.Tensor  # mean reconstruction NLL, nats per image
+    kl: torch.Tensor  # mean KL, nats per image (0 for the plain autoencoder)
+
+    @property
+    def neg_elbo(self) -> torch.Tensor:
+        return self.recon + self.kl
+
+
+def vae_loss(
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    log_var: torch.Tensor | None,
+    likelihood: str,
+    kl_weight: float,
+    scale: torch.Tensor | None = None,
+) -> LossTerms:
+    """Batch means of the loss and its parts; `kl_weight` is beta times the warm-up factor."""
+    recon = reconstruction_nll(logits, x, likelihood, scale).mean()
+    kl = torch.zeros((), device=x.device) if log_var is None else kl_to_standard_normal(mean, log_var).mean()
+    return LossTerms(recon + kl_weight * kl, recon, kl)
+
+
+def log_normal_standard(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last axis."""
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+
+def log_normal_diag(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """log N(z; mean, diag(exp(log_var))) summed over the last axis."""
+    return -0.5 * ((z - mean).pow(2) / log_var.exp() + log_var + LOG_2PI).sum(-1)

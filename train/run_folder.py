@@ -1,0 +1,77 @@
+"""The run folder: config.json, metrics.jsonl, last.pt and best.pt."""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from vaeport.runtime.errors import InputError
+from vaeport.train.checkpoint import LAST, atomic_write_bytes
+from vaeport.train.config import TrainConfig
+from vaeport.train.datasets import ImageData
+from vaeport.train.trainer import CONFIG_FILE
+
+RUN_MARKERS = (CONFIG_FILE, LAST)
+
+
+def package_versions(*names: str) -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def prepare_new_run(out: Path, force: bool) -> None:
+    """Check that `out` may be used for a new run; with --force clear an old run folder there."""
+    if out.exists():
+        if not out.is_dir():
+            raise InputError(f"--out {out}: expected a folder path, got an existing file")
+        contents = list(out.iterdir())
+        if contents and not force:
+            raise InputError(
+                f"--out {out}: expected a new or empty folder, got an existing one "
+                "(use --resume to continue it or --force to start over)"
+            )
+        if contents and not any((out / m).exists() for m in RUN_MARKERS):
+            raise InputError(f"--out {out}: refusing to clear a folder that is not a vaeport run folder")
+        if contents:
+            shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_config(out: Path, cfg: TrainConfig, data: ImageData) -> None:
+    record: dict[str, Any] = {
+        **cfg.to_dict(),
+        "data": {
+            "name": data.name,
+            "image_shape": list(data.image_shape),
+            "train_images": len(data.train),
+            "test_images": len(data.test),
+            "split": data.split,
+            "source": data.source,
+        },
+        "versions": package_versions("vaeport", "torch", "numpy"),
+    }
+    text = json.dumps(record, indent=2) + "\n"
+    atomic_write_bytes(out / CONFIG_FILE, lambda f: f.write(text.encode()))
+
+
+def read_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    """The TrainConfig of a run folder and the raw record (with data and versions)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not Path(run_dir).is_dir():
+        raise InputError(f"expected a run folder at {run_dir}, got no such folder")
+    if not path.is_file():
+        raise InputError(f"expected {path} in the run folder, got no such file")
+    try:
+        record = json.loads(path.read_text())
+        return TrainConfig.from_dict(record), record
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: expected a vaeport run config, got an unreadable one ({exc})") from exc

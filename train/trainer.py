@@ -1,0 +1,251 @@
+"""The training loop: seeded permutations over one in-memory tensor, Adam, KL warm-up, checkpoints.
+
+Resuming from `last.pt` gives bit-identical weights to an uninterrupted run: the checkpoint holds
+the data RNG state from the start of the current epoch (so the epoch's permutation is redrawn),
+the noise RNG state, the step reached inside the epoch, and the running sums of the epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from vaeport.runtime.errors import TrainingError, VaeportError
+from vaeport.train.checkpoint import (
+    BEST,
+    LAST,
+    atomic_write_bytes,
+    load_checkpoint,
+    save_checkpoint,
+)
+from vaeport.train.config import TrainConfig
+from vaeport.train.datasets import ImageData
+from vaeport.train.evaluate import neg_elbo
+from vaeport.train.loss import vae_loss
+from vaeport.train.vae import VAE
+
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+EVAL_SEED_OFFSET = 3  # the test ELBO uses its own generator so that evaluation never shifts training
+
+
+class TrainingInterrupted(VaeportError):
+    """Ctrl-C during training; the state was saved to last.pt."""
+
+
+@dataclass
+class Progress:
+    """Where training stands; saved in every checkpoint."""
+
+    epoch: int = 0  # the epoch being trained (0-based)
+    step: int = 0  # batches of that epoch already done
+    loss_sum: float = 0.0  # running sums over the epoch, weighted by batch size
+    recon_sum: float = 0.0
+    kl_sum: float = 0.0
+    seen: int = 0
+    train_seconds: float = 0.0
+    best: float = math.inf
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam with the fused kernel where this torch build has it (CPU since torch 2.4)."""
+    try:
+        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def learning_rate(cfg: TrainConfig, global_step: int, total_steps: int) -> float:
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(global_step / total_steps, 1.0)))
+    return cfg.lr
+
+
+def kl_weight(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
+    """beta, ramped linearly from 0 over the warm-up epochs."""
+    warmup_steps = cfg.kl_warmup_epochs * steps_per_epoch
+    if warmup_steps <= 0:
+        return cfg.beta
+    return cfg.beta * min(1.0, global_step / warmup_steps)
+
+
+class Trainer:
+    """Trains one model into one run folder."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        data: ImageData,
+        run_dir: Path,
+        show_progress: bool = True,
+        on_step: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.show_progress = show_progress
+        self.on_step = on_step  # test hook: called with (epoch, step) after every step
+        self.device = torch.device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)  # weight initialisation
+        self.model = VAE(cfg.model).to(self.device)
+        self.optimizer = make_optimizer(self.model, cfg.lr)
+        self.train_x = torch.from_numpy(data.train).to(self.device)  # (N, C, H, W)
+        self.test_x = torch.from_numpy(data.test).to(self.device)
+        self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)  # epoch permutations
+        self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed + 2)  # eps
+        self.epoch_start_rng = self.data_rng.get_state()
+        self.progress = Progress()
+        n = len(self.train_x)
+        self.steps_per_epoch = math.ceil(n / cfg.batch_size)
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {
+                "epoch_start": self.epoch_start_rng,
+                "noise": self.noise_rng.get_state(),
+            },
+            "progress": self.progress.__dict__,
+        }
+
+    def save(self, name: str = LAST) -> None:
+        save_checkpoint(self.run_dir / name, self.state())
+
+    def restore(self, path: Path) -> None:
+        state = load_checkpoint(path, map_location=str(self.device))
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch_start_rng = state["rng"]["epoch_start"]
+        self.noise_rng.set_state(state["rng"]["noise"])
+        self.progress = Progress(**state["progress"])
+
+    def write_metrics(self) -> None:
+        lines = "".join(json.dumps(row) + "\n" for row in self.progress.history)
+        atomic_write_bytes(self.run_dir / METRICS_FILE, lambda f: f.write(lines.encode()))
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self) -> list[dict[str, Any]]:
+        """Train until `cfg.epochs`; returns the metrics of every epoch."""
+        cfg, p = self.cfg, self.progress
+        total_steps = cfg.epochs * self.steps_per_epoch
+        while p.epoch < cfg.epochs:
+            self.data_rng.set_state(self.epoch_start_rng)
+            perm = torch.randperm(len(self.train_x), generator=self.data_rng).to(self.device)
+            bar = tqdm(
+                total=self.steps_per_epoch,
+                initial=p.step,
+                desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
+                unit="batch",
+                disable=not self.show_progress,
+                leave=False,
+            )
+            try:
+                self.run_epoch(perm, total_steps, bar)
+            except KeyboardInterrupt:
+                self.save()
+                raise TrainingInterrupted(
+                    f"interrupted at epoch {p.epoch + 1} step {p.step}; state saved to "
+                    f"{self.run_dir / LAST}; continue with --resume"
+                ) from None
+            finally:
+                bar.close()
+            self.end_epoch()
+        return p.history
+
+    def run_epoch(self, perm: torch.Tensor, total_steps: int, bar: Any) -> None:
+        cfg, p, model = self.cfg, self.progress, self.model
+        model.train()
+        while p.step < self.steps_per_epoch:
+            started = time.perf_counter()
+            global_step = p.epoch * self.steps_per_epoch + p.step
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, global_step, total_steps)
+            idx = perm[p.step * cfg.batch_size : (p.step + 1) * cfg.batch_size]
+            x = self.train_x[idx]  # (B, C, H, W)
+            logits, mean, log_var = model(x, self.noise_rng)
+            terms = vae_loss(
+                logits,
+                x,
+                mean,
+                log_var,
+                cfg.model.likelihood,
+                kl_weight(cfg, global_step, self.steps_per_epoch),
+                model.scale(),
+            )
+            loss = float(terms.loss.detach())
+            if not math.isfinite(loss):
+                kept = self.run_dir / LAST
+                where = f"the last good checkpoint {kept} is kept" if kept.exists() else "no checkpoint was written yet"
+                raise TrainingError(
+                    f"non-finite loss ({loss}) at epoch {p.epoch + 1} step {p.step + 1}; {where}; try a lower --lr"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            self.optimizer.step()
+            b = len(x)
+            p.loss_sum += loss * b
+            p.recon_sum += float(terms.recon.detach()) * b
+            p.kl_sum += float(terms.kl.detach()) * b
+            p.seen += b
+            p.step += 1
+            p.train_seconds += time.perf_counter() - started
+            if p.step % 10 == 0 or p.step == self.steps_per_epoch:
+                bar.set_postfix(
+                    loss=f"{p.loss_sum / p.seen:.2f}",
+                    img_s=f"{p.seen / max(p.train_seconds, 1e-9):.0f}",
+                    refresh=False,
+                )
+            bar.update(1)
+            if self.on_step is not None:
+                self.on_step(p.epoch, p.step)
+
+    def end_epoch(self) -> None:
+        cfg, p = self.cfg, self.progress
+        eval_started = time.perf_counter()
+        eval_rng = torch.Generator(self.device).manual_seed(cfg.seed + EVAL_SEED_OFFSET)
+        test = neg_elbo(self.model, self.test_x, cfg.eval_batch_size, eval_rng)
+        row = {
+            "epoch": p.epoch + 1,
+            "train_loss": p.loss_sum / p.seen,
+            "train_recon": p.recon_sum / p.seen,
+            "train_kl": p.kl_sum / p.seen,
+            "test_neg_elbo": test["neg_elbo"],
+            "test_recon": test["recon"],
+            "test_kl": test["kl"],
+            "kl_weight": kl_weight(cfg, (p.epoch + 1) * self.steps_per_epoch, self.steps_per_epoch),
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_second": p.seen / max(p.train_seconds, 1e-9),
+            "seconds": p.train_seconds,
+            "eval_seconds": time.perf_counter() - eval_started,
+        }
+        is_best = test["neg_elbo"] < p.best
+        p.history.append(row)
+        p.best = min(p.best, test["neg_elbo"])
+        p.epoch += 1
+        p.step = 0
+        p.loss_sum = p.recon_sum = p.kl_sum = p.train_seconds = 0.0
+        p.seen = 0
+        self.epoch_start_rng = self.data_rng.get_state()
+        self.save(LAST)
+        if is_best:
+            self.save(BEST)
+        self.write_metrics()
+        if self.show_progress:
+            tqdm.write(
+                f"epoch {row['epoch']}/{cfg.epochs}  train loss {row['train_loss']:.2f}  "
+                f"test -ELBO {row['test_neg_elbo']:.2f} (recon {row['test_recon']:.2f} + "
+                f"KL {row['test_kl']:.2f})  {row['images_per_second']:.0f} img/s"
+            )

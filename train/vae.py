@@ -1,0 +1,86 @@
+"""The VAE (and its plain-autoencoder baseline): wires an Encoder and a Decoder together.
+
+Kingma & Welling (2014), "Auto-Encoding Variational Bayes": the encoder gives q(z|x) as a
+diagonal normal (mean, log_var); z = mean + exp(0.5 * log_var) * eps with eps ~ N(0, I).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vaeport.train.config import ModelConfig
+from vaeport.train.conv import ConvDecoder, ConvEncoder
+from vaeport.train.mlp import MLPDecoder, MLPEncoder
+
+# Gaussian likelihood: a learned global log standard deviation (sigma-VAE), kept in a sane range.
+LOG_SCALE_MIN, LOG_SCALE_MAX = -7.0, 2.0
+
+
+def build_encoder(config: ModelConfig) -> nn.Module:
+    return ConvEncoder(config) if config.arch == "conv" else MLPEncoder(config)
+
+
+def build_decoder(config: ModelConfig) -> nn.Module:
+    return ConvDecoder(config) if config.arch == "conv" else MLPDecoder(config)
+
+
+def reparameterize(mean: torch.Tensor, log_var: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """z = mean + sigma * eps: the sample is differentiable in mean and log_var."""
+    return mean + torch.exp(0.5 * log_var) * eps
+
+
+class VAE(nn.Module):
+    """Encoder + Decoder; `kind="ae"` makes it a deterministic autoencoder (no KL, no noise)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = build_encoder(config)
+        self.decoder = build_decoder(config)
+        if config.likelihood == "gaussian":
+            self.log_scale = nn.Parameter(torch.tensor(-1.0))
+        else:
+            self.register_parameter("log_scale", None)
+
+    @property
+    def variational(self) -> bool:
+        return self.config.kind == "vae"
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean, log_var) of q(z|x); log_var is None for the plain autoencoder."""
+        out = self.encoder(x)
+        return (out[0], out[1]) if self.variational else (out[0], None)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder logits (N, C, H, W); sigmoid(logits) is the image (Bernoulli p or Gaussian mean)."""
+        return self.decoder(z)
+
+    def scale(self) -> torch.Tensor | None:
+        """Gaussian likelihood: the standard deviation sigma; None for Bernoulli."""
+        if self.log_scale is None:
+            return None
+        return self.log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(logits, mean, log_var) for one posterior sample per image."""
+        mean, log_var = self.encode(x)
+        if log_var is None:
+            z = mean
+        else:
+            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            z = reparameterize(mean, log_var, eps)
+        return self.decode(z), mean, log_var
+
+
+class DecoderImage(nn.Module):
+    """What decoder.onnx computes: z -> sigmoid(logits), the image in [0, 1]."""
+
+    def __init__(self, decoder: nn.Module) -> None:
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z))
