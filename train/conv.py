@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaeport.train.config import ModelConfig
-from vaeport.train.layers import activation, clamp_log_var
+from vaeport.train.layers import GaussianHead, activation
 
 MAX_BOTTOM_SIDE = 7
 
@@ -47,14 +47,11 @@ class ConvEncoder(nn.Module):
         layers.append(nn.Flatten())
         self.body = nn.Sequential(*layers)
         bottom = channels[-1] * sizes[-1][0] * sizes[-1][1]
-        self.mean = nn.Linear(bottom, config.latent_dim)
-        self.log_var = nn.Linear(bottom, config.latent_dim) if config.kind == "vae" else None
+        self.head = GaussianHead(bottom, config.latent_dim, variational=config.kind == "vae")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         h = self.body(x)  # (N, C_last * h_last * w_last)
-        if self.log_var is None:
-            return (self.mean(h),)
-        return self.mean(h), clamp_log_var(self.log_var(h))
+        return self.head(h)
 
 
 class ConvDecoder(nn.Module):

@@ -20,3 +20,19 @@ def activation(name: str) -> nn.Module:
 
 def clamp_log_var(log_var: torch.Tensor) -> torch.Tensor:
     return log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX)
+
+
+class GaussianHead(nn.Module):
+    """h -> (mean, log_var) from one Linear of width 2D (one matmul instead of two); AE: (z,)."""
+
+    def __init__(self, width: int, latent_dim: int, variational: bool) -> None:
+        super().__init__()
+        self.variational = variational
+        self.linear = nn.Linear(width, 2 * latent_dim if variational else latent_dim)
+
+    def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.linear(h)
+        if not self.variational:
+            return (out,)
+        mean, log_var = out.chunk(2, dim=1)
+        return mean, clamp_log_var(log_var)

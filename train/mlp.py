@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from vaeport.train.config import ModelConfig
-from vaeport.train.layers import activation, clamp_log_var
+from vaeport.train.layers import GaussianHead, activation
 
 
 class MLPEncoder(nn.Module):
@@ -22,14 +22,11 @@ class MLPEncoder(nn.Module):
             layers += [nn.Linear(width, hidden), activation(config.activation)]
             width = hidden
         self.body = nn.Sequential(*layers)
-        self.mean = nn.Linear(width, config.latent_dim)
-        self.log_var = nn.Linear(width, config.latent_dim) if config.kind == "vae" else None
+        self.head = GaussianHead(width, config.latent_dim, variational=config.kind == "vae")
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         h = self.body(x)
-        if self.log_var is None:
-            return (self.mean(h),)
-        return self.mean(h), clamp_log_var(self.log_var(h))
+        return self.head(h)
 
 
 class MLPDecoder(nn.Module):

@@ -171,10 +171,11 @@ class Trainer:
         while p.step < self.steps_per_epoch:
             started = time.perf_counter()
             global_step = p.epoch * self.steps_per_epoch + p.step
-            for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate(cfg, global_step, total_steps)
+            if cfg.lr_schedule != "constant":
+                for group in self.optimizer.param_groups:
+                    group["lr"] = learning_rate(cfg, global_step, total_steps)
             idx = perm[p.step * cfg.batch_size : (p.step + 1) * cfg.batch_size]
-            x = self.train_x[idx]  # (B, C, H, W)
+            x = self.train_x.index_select(0, idx)  # (B, C, H, W)
             logits, mean, log_var = model(x, self.noise_rng)
             terms = vae_loss(
                 logits,
@@ -185,7 +186,8 @@ class Trainer:
                 kl_weight(cfg, global_step, self.steps_per_epoch),
                 model.scale(),
             )
-            loss = float(terms.loss.detach())
+            with torch.no_grad():
+                loss, recon, kl = torch.stack([terms.loss, terms.recon, terms.kl]).tolist()  # one sync
             if not math.isfinite(loss):
                 kept = self.run_dir / LAST
                 where = f"the last good checkpoint {kept} is kept" if kept.exists() else "no checkpoint was written yet"
@@ -197,8 +199,8 @@ class Trainer:
             self.optimizer.step()
             b = len(x)
             p.loss_sum += loss * b
-            p.recon_sum += float(terms.recon.detach()) * b
-            p.kl_sum += float(terms.kl.detach()) * b
+            p.recon_sum += recon * b
+            p.kl_sum += kl * b
             p.seen += b
             p.step += 1
             p.train_seconds += time.perf_counter() - started

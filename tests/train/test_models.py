@@ -42,7 +42,7 @@ def test_conv_channels_repeat_last():
 def test_log_var_is_clamped():
     model = VAE(ModelConfig((1, 8, 8), hidden=(4,)))
     with torch.no_grad():
-        model.encoder.log_var.bias.fill_(100.0)
+        model.encoder.head.linear.bias[4:].fill_(100.0)
     _, log_var = model.encode(torch.rand(2, 1, 8, 8))
     assert float(log_var.detach().max()) == 8.0
 
