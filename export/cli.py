@@ -1,0 +1,119 @@
+"""`vae-export`: run folder -> model folder (encoder.onnx, decoder.onnx, vae.json) behind a parity gate."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vaeport.runtime.cli_support import EXIT_FAILED, OneLineErrors
+from vaeport.runtime.errors import InputError, require_module
+
+
+def summarize(report: dict[str, Any]) -> list[str]:
+    lines = []
+    for variant, section in report.items():
+        if "checks" in section:
+            worst = max((c.get("max_abs", float("inf")) for c in section["checks"]), default=0.0)
+            lines.append(
+                f"  {variant}: {sum(c['passed'] for c in section['checks'])}/{len(section['checks'])} checks "
+                f"passed, worst max |diff| {worst:.2e} -> {'PASS' if section['passed'] else 'FAIL'}"
+            )
+        else:
+            lines.append(
+                f"  {variant}: mean |pixel diff| {section['reconstruction_mean_abs_pixel_diff']:.4f} "
+                f"-> {'PASS' if section['passed'] else 'FAIL'}"
+            )
+        if "decode_speed_vs_fp32" in section:
+            lines[-1] += f", decode {section['decode_speed_vs_fp32']:.2f}x fp32"
+    return lines
+
+
+@click.command(
+    cls=OneLineErrors,
+    epilog="Examples:\n\n  vae-export runs/fmnist --out models/fmnist --fp16 --int8\n\n"
+    "  vae-export --verify models/fmnist --against runs/fmnist",
+)
+@click.argument("run_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--out", type=click.Path(path_type=Path), help="Model folder to write.")
+@click.option("--opset", type=int, default=None, help="ONNX opset (18-23, default 20).")
+@click.option("--fp16", is_flag=True, help="Also write float16 graphs (float32 inputs/outputs).")
+@click.option("--int8", is_flag=True, help="Also write static int8 QDQ graphs (refused if too inaccurate).")
+@click.option(
+    "--calibration-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Training images used to calibrate int8.",
+)
+@click.option("--name", default=None, help="Model name in the manifest (default: the folder name).")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing model folder at --out.")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu"]),
+    default="cpu",
+    show_default=True,
+    help="Where torch runs the model during export and the gate (ONNX graphs are device-free).",
+)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where the run's data set is.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the parity inputs.")
+@click.option(
+    "--verify",
+    "verify_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Re-run the parity gate on this existing model folder (with --against).",
+)
+@click.option("--against", type=click.Path(path_type=Path), default=None, help="Run folder for --verify.")
+def main(
+    run_dir: Path | None,
+    out: Path | None,
+    opset: int | None,
+    fp16: bool,
+    int8: bool,
+    calibration_size: int,
+    name: str | None,
+    checkpoint: str,
+    force: bool,
+    device: str,
+    data_dir: Path | None,
+    seed: int,
+    verify_dir: Path | None,
+    against: Path | None,
+) -> None:
+    """Export a trained run folder to a verified ONNX model folder."""
+    require_module("torch", "train", "vae-export")
+    require_module("onnx", "train", "vae-export")
+    require_module("onnxruntime", "cpu", "vae-export's parity gate")
+    from vaeport.export.graphs import DEFAULT_OPSET
+    from vaeport.export.pipeline import ExportOptions, export_run, verify_against
+
+    options = ExportOptions(
+        opset=opset or DEFAULT_OPSET,
+        fp16=fp16,
+        int8=int8,
+        calibration_size=calibration_size,
+        name=name,
+        force=force,
+        seed=seed,
+        data_dir=str(data_dir) if data_dir else None,
+        checkpoint=checkpoint,
+    )
+    if verify_dir is not None:
+        if against is None or run_dir is not None or out is not None:
+            raise InputError("expected --verify MODEL_DIR --against RUN_DIR (and no RUN_DIR or --out)")
+        report = verify_against(verify_dir, against, options)
+        click.echo(f"verified {verify_dir} against {against}:")
+        click.echo("\n".join(summarize(report)))
+        if not all(section["passed"] for section in report.values()):
+            click.echo("vae-export: error: parity check failed", err=True)
+            sys.exit(EXIT_FAILED)
+        return
+    if run_dir is None or out is None:
+        raise InputError("expected RUN_DIR and --out MODEL_DIR (or --verify MODEL_DIR --against RUN_DIR)")
+    manifest = export_run(run_dir, out, options, log=lambda m: click.echo(m, err=True))
+    click.echo("\n".join(summarize(manifest["parity"])))
+    click.echo(f"wrote {out} ({', '.join(sorted(manifest['files']))}, vae.json)")

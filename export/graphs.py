@@ -1,0 +1,151 @@
+"""Export the Encoder and the Decoder to ONNX with the dynamo exporter, then check the graphs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from typing import Any
+
+import onnx
+import torch
+from torch import nn
+
+from vaeport.runtime.errors import VaeportError
+from vaeport.runtime.files import (
+    DECODER_INPUT,
+    DECODER_OUTPUT,
+    ENCODER_INPUT,
+    ENCODER_OUTPUTS_AE,
+    ENCODER_OUTPUTS_VAE,
+)
+from vaeport.train.vae import VAE, DecoderImage
+
+DEFAULT_OPSET = 20
+SUPPORTED_OPSETS = range(18, 24)  # the dynamo exporter needs 18+; onnxruntime 1.2x runs up to 23
+BATCH_DIM = "N"
+EXAMPLE_BATCH = 2  # export with a batch of 2 so that the batch axis cannot be specialized to 1
+RANDOM_OPS = {
+    "RandomNormal",
+    "RandomNormalLike",
+    "RandomUniform",
+    "RandomUniformLike",
+    "Multinomial",
+    "Bernoulli",
+    "Dropout",
+}
+
+
+class ExportError(VaeportError, RuntimeError):
+    """The model could not be exported, or an exported graph failed a check."""
+
+
+def check_opset(opset: int) -> None:
+    if opset not in SUPPORTED_OPSETS:
+        raise ExportError(
+            f"expected --opset between {SUPPORTED_OPSETS.start} and {SUPPORTED_OPSETS.stop - 1}, got {opset}"
+        )
+
+
+def to_onnx(
+    module: nn.Module, example: torch.Tensor, input_name: str, output_names: tuple[str, ...], opset: int
+) -> bytes:
+    """One module -> serialized ModelProto with a dynamic batch axis named N."""
+    module.eval()
+    captured = io.StringIO()
+    try:
+        with (
+            contextlib.redirect_stdout(captured),
+            warnings.catch_warnings(),
+            _quiet_logger("torch.onnx"),
+            _quiet_logger("torch.export"),
+        ):
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                module,
+                (example,),
+                dynamo=True,
+                opset_version=opset,
+                input_names=[input_name],
+                output_names=list(output_names),
+                dynamic_shapes=({0: torch.export.Dim(BATCH_DIM)},),
+                verbose=False,
+            )
+    except Exception as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"torch.onnx.export failed: {detail}") from exc
+    model = program.model_proto
+    model.producer_name = "vaeport"
+    return model.SerializeToString(deterministic=True)
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str):
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def encoder_outputs(model: VAE) -> tuple[str, ...]:
+    return ENCODER_OUTPUTS_VAE if model.variational else ENCODER_OUTPUTS_AE
+
+
+def export_encoder(model: VAE, opset: int) -> bytes:
+    example = torch.rand(EXAMPLE_BATCH, *model.config.image_shape, generator=torch.Generator().manual_seed(0))
+    return to_onnx(model.encoder, example, ENCODER_INPUT, encoder_outputs(model), opset)
+
+
+def export_decoder(model: VAE, opset: int) -> bytes:
+    example = torch.randn(EXAMPLE_BATCH, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    return to_onnx(DecoderImage(model.decoder), example, DECODER_INPUT, (DECODER_OUTPUT,), opset)
+
+
+def all_op_types(model: onnx.ModelProto) -> set[str]:
+    """Op types of every node, in the main graph, subgraphs and local functions."""
+    ops: set[str] = set()
+    graphs = [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            ops.add(node.op_type)
+            for attr in node.attribute:
+                graphs.extend([attr.g] if attr.HasField("g") else [])
+                graphs.extend(attr.graphs)
+    for function in model.functions:
+        ops.update(node.op_type for node in function.node)
+    return ops
+
+
+def check_graph(data: bytes, name: str) -> onnx.ModelProto:
+    """onnx's full checker (with shape inference) and the no-random-op rule."""
+    model = onnx.load_from_string(data)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"{name}: the ONNX checker refused the graph: {str(exc).splitlines()[0]}") from exc
+    random_ops = sorted(all_op_types(model) & RANDOM_OPS)
+    if random_ops:
+        raise ExportError(
+            f"{name}: expected no random ops (sampling belongs to the runtime), got {', '.join(random_ops)}"
+        )
+    return model
+
+
+def io_specs(model: onnx.ModelProto) -> dict[str, list[dict[str, Any]]]:
+    """Names, shapes (symbolic batch as 'N') and dtypes of a graph's inputs and outputs."""
+
+    def spec(value: onnx.ValueInfoProto) -> dict[str, Any]:
+        tensor = value.type.tensor_type
+        shape = [d.dim_param if d.HasField("dim_param") else d.dim_value for d in tensor.shape.dim]
+        return {
+            "name": value.name,
+            "shape": shape,
+            "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name,
+        }
+
+    return {"inputs": [spec(v) for v in model.graph.input], "outputs": [spec(v) for v in model.graph.output]}

@@ -1,0 +1,75 @@
+"""Build vae.json, the manifest the runtime reads (format documented in docs/model-format.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import onnx
+
+from vaeport.export.graphs import io_specs
+from vaeport.runtime.files import FORMAT_NAME, FORMAT_VERSION
+from vaeport.runtime.hashing import sha256_bytes
+from vaeport.train.config import TrainConfig
+from vaeport.train.run_folder import package_versions
+from vaeport.train.vae import VAE
+
+
+def file_entry(data: bytes) -> dict[str, Any]:
+    return {"sha256": sha256_bytes(data), "bytes": len(data), **io_specs(onnx.load_from_string(data))}
+
+
+def parameter_count(module: Any) -> int:
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def build_manifest(
+    name: str,
+    model: VAE,
+    cfg: TrainConfig,
+    record: dict[str, Any],
+    opset: int,
+    files: dict[str, bytes],
+    graphs: dict[str, dict[str, str]],
+    parity: dict[str, Any],
+) -> dict[str, Any]:
+    """The manifest for `files` (file name -> bytes) grouped into `graphs` (variant -> part -> file)."""
+    c, h, w = model.config.image_shape
+    history = record.get("history") or []
+    scale = model.scale()
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "image": {"channels": c, "height": h, "width": w, "dtype": "float32", "value_range": [0.0, 1.0]},
+        "model": {
+            "kind": model.config.kind,
+            "latent_dim": model.config.latent_dim,
+            "likelihood": model.config.likelihood,
+            "gaussian_scale": None if scale is None else float(scale.detach()),
+            "beta": cfg.beta,
+            "architecture": {
+                "arch": model.config.arch,
+                "hidden": list(model.config.hidden),
+                "activation": model.config.activation,
+                "encoder_parameters": parameter_count(model.encoder),
+                "decoder_parameters": parameter_count(model.decoder),
+            },
+        },
+        "opset": opset,
+        "graphs": graphs,
+        "files": {file: file_entry(data) for file, data in sorted(files.items())},
+        "parity": parity,
+        "versions": package_versions("vaeport", "torch", "onnx", "onnxscript", "onnxruntime", "numpy"),
+        "training": {
+            "dataset": cfg.dataset,
+            "image_shape": [c, h, w],
+            "epochs": record.get("epochs_trained"),
+            "seed": cfg.seed,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "lr_schedule": cfg.lr_schedule,
+            "kl_warmup_epochs": cfg.kl_warmup_epochs,
+            "test_neg_elbo": min((row["test_neg_elbo"] for row in history), default=None),
+            "checkpoint": record.get("checkpoint"),
+        },
+    }

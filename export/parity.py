@@ -1,0 +1,192 @@
+"""The parity gate: torch eager vs ONNX Runtime (CPU) vs onnx.reference, on seeded real inputs.
+
+Tolerance (fp32): an element passes when |onnx - torch| <= atol + rtol * |torch| with rtol 1e-3
+and atol 1e-4 (numpy.allclose's rule). Pixels live in [0, 1] and latents are O(1), so 1e-4 is
+~1000x float32 round-off on these magnitudes, yet far below any visible or metric-relevant change;
+the relative part covers the few large-magnitude log-variances. Reusable on its own:
+
+    report = run_gate(model, {"encoder": enc_bytes, "decoder": dec_bytes}, test_images)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaeport.runtime.sampling import posterior_noise, reparameterize
+from vaeport.runtime.session import SessionSettings, create_session
+from vaeport.train.vae import VAE, DecoderImage
+from vaeport.train.vae import reparameterize as torch_reparameterize
+
+BATCH_SIZES = (1, 7, 64)
+REFERENCE_BATCH = 7  # onnx.reference is a slow pure-Python interpreter: one small batch
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+    def passes(self, reference: np.ndarray, candidate: np.ndarray) -> bool:
+        return bool(np.all(np.abs(candidate - reference) <= self.atol + self.rtol * np.abs(reference)))
+
+
+FP32 = Tolerance(rtol=1e-3, atol=1e-4)
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance, **labels: Any) -> dict[str, Any]:
+    """Max and mean absolute difference, and pass/fail (non-finite values always fail)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        return {**labels, "passed": False, "error": f"shape {list(candidate.shape)} != {list(reference.shape)}"}
+    finite = bool(np.isfinite(candidate).all())
+    diff = np.abs(candidate - reference)
+    return {
+        **labels,
+        "max_abs": float(diff.max()) if diff.size else 0.0,
+        "mean_abs": float(diff.mean()) if diff.size else 0.0,
+        "passed": finite and tol.passes(reference, candidate),
+        **({} if finite else {"error": "NaN or Inf in the output"}),
+    }
+
+
+def batch_of(images: np.ndarray, n: int) -> np.ndarray:
+    """The first n images, cycling when fewer exist."""
+    return np.resize(images, (n, *images.shape[1:])).astype(np.float32)
+
+
+class OrtGraph:
+    """A CPU InferenceSession over graph bytes, called with one input array."""
+
+    def __init__(self, data: bytes, optimization: str = "all") -> None:
+        self.session = create_session(data, SessionSettings(device="cpu", optimization=optimization))
+        self.input = self.session.get_inputs()[0].name
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(None, {self.input: x})
+
+
+class ReferenceGraph:
+    """onnx.reference's interpreter over graph bytes (the spec's own semantics)."""
+
+    def __init__(self, data: bytes) -> None:
+        import onnx
+        from onnx.reference import ReferenceEvaluator
+
+        model = onnx.load_from_string(data)
+        self.evaluator = ReferenceEvaluator(model)
+        self.input = model.graph.input[0].name
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        return list(self.evaluator.run(None, {self.input: x}))
+
+
+@torch.no_grad()
+def torch_encoder(model: VAE, x: np.ndarray) -> list[np.ndarray]:
+    return [t.numpy() for t in model.encoder(torch.from_numpy(x))]
+
+
+@torch.no_grad()
+def torch_decoder(model: VAE, z: np.ndarray) -> list[np.ndarray]:
+    return [DecoderImage(model.decoder)(torch.from_numpy(z)).numpy()]
+
+
+def graph_checks(
+    part: str,
+    reference: Any,
+    graph: OrtGraph,
+    inputs: dict[int, np.ndarray],
+    tol: Tolerance,
+    against: str,
+    interpreter: ReferenceGraph | None = None,
+) -> list[dict[str, Any]]:
+    """Compare `graph` (and the interpreter at REFERENCE_BATCH) with `reference` per batch size."""
+    checks = []
+    for batch, x in inputs.items():
+        expected = reference(x)
+        runners = [(against, graph)]
+        if interpreter is not None and batch == REFERENCE_BATCH:
+            runners.append(("onnx.reference", interpreter))
+        for name, runner in runners:
+            for output, want, got in zip(graph.outputs, expected, runner(x), strict=True):
+                checks.append(compare(want, got, tol, graph=part, output=output, against=name, batch=batch))
+    return checks
+
+
+def run_gate(
+    model: VAE,
+    graphs: dict[str, bytes],
+    test_images: np.ndarray,
+    seed: int = 0,
+    tol: Tolerance = FP32,
+    batch_sizes: tuple[int, ...] = BATCH_SIZES,
+    use_reference: bool = True,
+) -> dict[str, Any]:
+    """Torch eager vs ONNX Runtime CPU (and onnx.reference) for both graphs, plus the random path."""
+    model.eval()
+    rng = np.random.default_rng(seed)
+    encoder, decoder = OrtGraph(graphs["encoder"]), OrtGraph(graphs["decoder"])
+    images = {b: batch_of(test_images[rng.permutation(len(test_images))], b) for b in batch_sizes}
+    latents = {b: rng.standard_normal((b, model.config.latent_dim), dtype=np.float32) for b in batch_sizes}
+    checks = graph_checks(
+        "encoder",
+        lambda x: torch_encoder(model, x),
+        encoder,
+        images,
+        tol,
+        "onnxruntime-cpu",
+        ReferenceGraph(graphs["encoder"]) if use_reference else None,
+    )
+    checks += graph_checks(
+        "decoder",
+        lambda z: torch_decoder(model, z),
+        decoder,
+        latents,
+        tol,
+        "onnxruntime-cpu",
+        ReferenceGraph(graphs["decoder"]) if use_reference else None,
+    )
+    if model.variational:
+        checks.append(random_path_check(model, encoder, decoder, images[max(batch_sizes)], seed, tol))
+    return {
+        "tolerance": {**asdict(tol), "rule": "|onnx - torch| <= atol + rtol * |torch|"},
+        "batch_sizes": list(batch_sizes),
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks),
+    }
+
+
+@torch.no_grad()
+def random_path_check(
+    model: VAE, encoder: OrtGraph, decoder: OrtGraph, x: np.ndarray, seed: int, tol: Tolerance
+) -> dict[str, Any]:
+    """Same eps into torch's reparameterize + decoder and into the runtime's numpy sampling + ONNX."""
+    mean_t, log_var_t = model.encoder(torch.from_numpy(x))
+    eps = posterior_noise(seed, tuple(mean_t.shape))
+    torch_images = DecoderImage(model.decoder)(torch_reparameterize(mean_t, log_var_t, torch.from_numpy(eps)))
+    mean, log_var = encoder(x)
+    onnx_images = decoder(reparameterize(mean, log_var, eps))[0]
+    return compare(
+        torch_images.numpy(),
+        onnx_images,
+        tol,
+        graph="encoder+decoder",
+        output="x",
+        against="numpy reparameterize + onnxruntime-cpu",
+        batch=len(x),
+    )
+
+
+def failures(report: dict[str, Any]) -> list[str]:
+    """One line per failed check, for error messages."""
+    return [
+        f"{c['graph']}.{c['output']} vs {c['against']} at batch {c['batch']}: "
+        f"max |diff| {c.get('max_abs', float('nan')):.3g}{' (' + c['error'] + ')' if 'error' in c else ''}"
+        for c in report["checks"]
+        if not c["passed"]
+    ]

@@ -1,0 +1,187 @@
+"""Optional graph variants: float16 (float32 inputs and outputs kept) and static int8 QDQ.
+
+Each variant is checked against the fp32 graphs in ONNX Runtime, not against torch:
+- fp16: every output within rtol 1e-2, atol 1e-2 of fp32 (half precision has ~3 significant
+  digits; pixels in [0, 1] then differ by at most ~1/100), and never NaN/Inf;
+- int8: accepted only if reconstructions of held-out images differ from fp32 by at most 0.01
+  mean absolute pixel value.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from vaeport.export.graphs import ExportError, check_graph
+from vaeport.export.parity import BATCH_SIZES, OrtGraph, Tolerance, batch_of, compare
+
+FP16 = Tolerance(rtol=1e-2, atol=1e-2)
+INT8_MAX_MEAN_PIXEL_DIFF = 0.01
+SPEED_BATCH = 256
+SPEED_REPEATS = 5
+
+
+def topologically_sorted(graph: onnx.GraphProto) -> None:
+    """Reorder nodes so each comes after its producers (the fp16 converter appends input casts last)."""
+    available = {v.name for v in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        ready = [n for n in pending if all(i in available for i in n.input)]
+        if not ready:
+            raise ExportError("the fp16 graph has a cycle or an undefined input")
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+        pending = [n for n in pending if not any(n is r for r in ready)]
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def to_fp16(data: bytes, name: str) -> bytes:
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load_from_string(data), keep_io_types=True)
+    topologically_sorted(model.graph)
+    converted = model.SerializeToString(deterministic=True)
+    check_graph(converted, name)
+    return converted
+
+
+def to_int8(data: bytes, name: str, calibration: np.ndarray) -> bytes:
+    """Static QDQ quantization, per-channel int8 weights, uint8 activations, calibrated on `calibration`."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    input_name = onnx.load_from_string(data).graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter([{input_name: calibration[i : i + 32]} for i in range(0, len(calibration), 32)])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.batches, None)
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_static warns on the root logger about optional pre-processing
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        src.write_bytes(data)
+        quantize_static(
+            str(src),
+            str(dst),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+        model = onnx.load(str(dst))
+    root.setLevel(level)
+    quantized = model.SerializeToString(deterministic=True)
+    check_graph(quantized, name)
+    return quantized
+
+
+def fp16_parity(
+    fp32: dict[str, bytes], fp16: dict[str, bytes], images: np.ndarray, latent_dim: int, seed: int
+) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    checks = []
+    for part in ("encoder", "decoder"):
+        ref, cand = OrtGraph(fp32[part]), OrtGraph(fp16[part])
+        for batch in BATCH_SIZES:
+            x = (
+                batch_of(images, batch)
+                if part == "encoder"
+                else rng.standard_normal((batch, latent_dim), dtype=np.float32)
+            )
+            for output, want, got in zip(ref.outputs, ref(x), cand(x), strict=True):
+                checks.append(
+                    compare(want, got, FP16, graph=part, output=output, against="fp32 onnxruntime-cpu", batch=batch)
+                )
+    return {
+        "tolerance": {"rtol": FP16.rtol, "atol": FP16.atol},
+        "checks": checks,
+        "passed": all(c["passed"] for c in checks),
+    }
+
+
+def reconstruct(graphs: dict[str, bytes], images: np.ndarray) -> np.ndarray:
+    return OrtGraph(graphs["decoder"])(OrtGraph(graphs["encoder"])(images)[0])[0]
+
+
+def int8_parity(
+    fp32: dict[str, bytes], int8: dict[str, bytes], held_out: np.ndarray, latent_dim: int, seed: int
+) -> dict[str, Any]:
+    want, got = reconstruct(fp32, held_out), reconstruct(int8, held_out)
+    pixel_diff = float(np.abs(want - got).mean())
+    z = np.random.default_rng(seed).standard_normal((len(held_out), latent_dim), dtype=np.float32)
+    decoded_diff = float(np.abs(OrtGraph(fp32["decoder"])(z)[0] - OrtGraph(int8["decoder"])(z)[0]).mean())
+    finite = bool(np.isfinite(got).all())
+    return {
+        "rule": f"mean |pixel difference| of held-out reconstructions <= {INT8_MAX_MEAN_PIXEL_DIFF}",
+        "held_out_images": len(held_out),
+        "reconstruction_mean_abs_pixel_diff": pixel_diff,
+        "prior_decode_mean_abs_pixel_diff": decoded_diff,
+        "passed": finite and pixel_diff <= INT8_MAX_MEAN_PIXEL_DIFF,
+    }
+
+
+def decode_speed_ratio(fp32_decoder: bytes, variant_decoder: bytes, latent_dim: int) -> float:
+    """Variant decode images/s over fp32's at batch 256, alternating runs, median of repeats."""
+    z = np.random.default_rng(0).standard_normal((SPEED_BATCH, latent_dim), dtype=np.float32)
+    graphs = {"fp32": OrtGraph(fp32_decoder), "variant": OrtGraph(variant_decoder)}
+    times: dict[str, list[float]] = {"fp32": [], "variant": []}
+    for graph in graphs.values():
+        graph(z)  # warm-up
+    for _ in range(SPEED_REPEATS):
+        for name, graph in graphs.items():
+            started = time.perf_counter()
+            graph(z)
+            times[name].append(time.perf_counter() - started)
+    return float(np.median(times["fp32"]) / np.median(times["variant"]))
+
+
+def make_fp16(
+    fp32: dict[str, bytes], images: np.ndarray, latent_dim: int, seed: int
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    graphs = {part: to_fp16(data, f"{part}.fp16") for part, data in fp32.items()}
+    report = fp16_parity(fp32, graphs, images, latent_dim, seed)
+    if not report["passed"]:
+        worst = max(c.get("max_abs", float("inf")) for c in report["checks"])
+        raise ExportError(
+            f"fp16 variant refused: max |diff| to fp32 {worst:.3g} exceeds rtol {FP16.rtol}, atol {FP16.atol}"
+        )
+    report["decode_speed_vs_fp32"] = decode_speed_ratio(fp32["decoder"], graphs["decoder"], latent_dim)
+    return graphs, report
+
+
+def make_int8(
+    fp32: dict[str, bytes], calibration: np.ndarray, held_out: np.ndarray, latent_dim: int, seed: int
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    encoder = to_int8(fp32["encoder"], "encoder.int8", calibration)
+    # The decoder sees posterior means of real images and prior draws at run time: calibrate on both.
+    means = OrtGraph(fp32["encoder"])(calibration)[0]
+    prior = np.random.default_rng(seed).standard_normal(means.shape, dtype=np.float32)
+    decoder = to_int8(fp32["decoder"], "decoder.int8", np.concatenate([means, prior]))
+    graphs = {"encoder": encoder, "decoder": decoder}
+    report = int8_parity(fp32, graphs, held_out, latent_dim, seed)
+    report["calibration_images"] = len(calibration)
+    if not report["passed"]:
+        raise ExportError(
+            f"int8 variant refused: mean |pixel diff| to fp32 on held-out images is "
+            f"{report['reconstruction_mean_abs_pixel_diff']:.4f} (limit {INT8_MAX_MEAN_PIXEL_DIFF})"
+        )
+    report["decode_speed_vs_fp32"] = decode_speed_ratio(fp32["decoder"], decoder, latent_dim)
+    return graphs, report
