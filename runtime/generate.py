@@ -1,0 +1,160 @@
+"""Streamed batch generation: decode batch by batch, write shards atomically, resume by skipping.
+
+Images are numbered 0..n-1 and grouped into chunks of `chunk_size` (one .npy file each, named by
+its first and last index). Latent i depends only on (seed, i), and `--shard i/k` takes a
+contiguous run of whole chunks, so k machines together write exactly the files of one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vaeport.runtime.errors import InputError
+from vaeport.runtime.png import encode_png, grid
+from vaeport.runtime.sampling import prior_latents
+from vaeport.runtime.vae import VAE
+
+FORMATS = ("npy", "png", "grid")
+DEFAULT_CHUNK = 10_000
+MAX_GRID = 10_000
+
+
+@dataclass(frozen=True)
+class GenerateSpec:
+    n: int
+    seed: int = 0
+    batch_size: int = 256
+    format: str = "npy"
+    shard: tuple[int, int] = (0, 1)  # (index, count)
+    temperature: float = 1.0
+    chunk_size: int = DEFAULT_CHUNK
+
+    def __post_init__(self) -> None:
+        if self.n <= 0:
+            raise InputError(f"expected -n to be a positive integer, got {self.n}")
+        if self.format not in FORMATS:
+            raise InputError(f"expected --format to be one of {', '.join(FORMATS)}, got {self.format!r}")
+        index, count = self.shard
+        if count < 1 or not 0 <= index < count:
+            raise InputError(f"expected --shard i/n with 0 <= i < n, got {index}/{count}")
+        if self.format == "grid" and (count != 1 or self.n > MAX_GRID):
+            raise InputError(f"expected --format grid with at most {MAX_GRID} images and no sharding")
+        if self.batch_size < 1 or self.chunk_size < 1:
+            raise InputError("expected --batch-size and --chunk-size of at least 1")
+        if not (np.isfinite(self.temperature) and self.temperature >= 0):
+            raise InputError(f"expected --temperature >= 0, got {self.temperature}")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise InputError(f"expected --shard as i/n (e.g. 0/4), got {text!r}") from None
+    return index, count
+
+
+def chunks_of_shard(spec: GenerateSpec) -> list[tuple[int, int]]:
+    """[start, end) index ranges of the chunks this shard writes."""
+    chunk = spec.chunk_size if spec.format != "grid" else spec.n
+    bounds = [(s, min(s + chunk, spec.n)) for s in range(0, spec.n, chunk)]
+    index, count = spec.shard
+    return bounds[index * len(bounds) // count : (index + 1) * len(bounds) // count]
+
+
+def chunk_name(spec: GenerateSpec, start: int, end: int) -> str:
+    if spec.format == "grid":
+        return "grid.png"
+    if spec.format == "npy":
+        return f"images-{start:010d}-{end - 1:010d}.npy"
+    return f"png-{start:010d}-{end - 1:010d}"  # a folder of PNGs
+
+
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def decode_range(vae: VAE, spec: GenerateSpec, start: int, end: int) -> Iterator[np.ndarray]:
+    """Decoded images start..end-1, batch by batch."""
+    for s in range(start, end, spec.batch_size):
+        e = min(s + spec.batch_size, end)
+        yield vae.decode(prior_latents(spec.seed, s, e - s, vae.latent_dim, spec.temperature))
+
+
+def write_chunk(vae: VAE, spec: GenerateSpec, out: Path, start: int, end: int, on_batch: Callable[[int], None]) -> None:
+    name = chunk_name(spec, start, end)
+    if spec.format == "npy":
+        buffer = np.empty((end - start, *vae.image_shape), dtype=np.float32)
+        filled = 0
+        for images in decode_range(vae, spec, start, end):
+            buffer[filled : filled + len(images)] = images
+            filled += len(images)
+            on_batch(len(images))
+        atomic_write(out / name, lambda f: np.save(f, buffer))
+    elif spec.format == "grid":
+        images = np.concatenate(list(decode_range(vae, spec, start, end)))
+        on_batch(len(images))
+        atomic_write(out / name, lambda f: f.write(encode_png(grid(images))))
+    else:
+        # PNGs go into a temporary folder renamed when complete, so a chunk is all there or absent.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+        index = start
+        for images in decode_range(vae, spec, start, end):
+            for image in images:
+                (tmp / f"{index:010d}.png").write_bytes(encode_png(image))
+                index += 1
+            on_batch(len(images))
+        os.replace(tmp, out / name)
+
+
+def generate(vae: VAE, spec: GenerateSpec, out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Write this shard's chunks into `out`, skipping complete ones; returns a summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    todo, skipped = [], 0
+    for start, end in chunks_of_shard(spec):
+        if (out / chunk_name(spec, start, end)).exists():
+            skipped += end - start
+        else:
+            todo.append((start, end))
+    started = time.perf_counter()
+    written = 0
+
+    def on_batch(count: int) -> None:
+        nonlocal written
+        written += count
+        if progress is not None:
+            progress(count)
+
+    for start, end in todo:
+        write_chunk(vae, spec, out, start, end, on_batch)
+    seconds = time.perf_counter() - started
+    summary = {
+        "model": vae.manifest.get("name"),
+        "model_sha256": {k: v["sha256"] for k, v in vae.manifest["files"].items()},
+        "variant": vae.variant,
+        "device": vae.device,
+        **asdict(spec),
+        "images_written": written,
+        "images_skipped": skipped,
+        "seconds": seconds,
+        "images_per_second": written / seconds if seconds > 0 and written else None,
+    }
+    index, count = spec.shard
+    text = json.dumps(summary, indent=2) + "\n"
+    atomic_write(out / f"generate-{index}-of-{count}.json", lambda f: f.write(text.encode()))
+    return summary
