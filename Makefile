@@ -22,7 +22,11 @@ demo: $(STAMP)
 	$(BIN)/vae-train --dataset digits --arch mlp --hidden 256 --latent-dim 8 --epochs 30 \
 	    --kl-warmup-epochs 5 --lr-schedule cosine --batch-size 64 --out $(DEMO)/run --force
 	$(BIN)/vae-eval $(DEMO)/run --k 100
-	@echo "demo results: $(DEMO)/run (config.json, metrics.jsonl, best.pt, eval.json)"
+	$(BIN)/vae-export $(DEMO)/run --out $(DEMO)/model --fp16 --int8 --force
+	rm -rf $(DEMO)/samples
+	$(BIN)/vae-generate $(DEMO)/model -n 64 --seed 0 --format grid --out $(DEMO)/samples --quiet
+	@echo "demo results: run folder $(DEMO)/run (metrics.jsonl, eval.json), model folder $(DEMO)/model,"
+	@echo "              sample grid $(DEMO)/samples/grid.png"
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,6 +40,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/runtime_speed.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

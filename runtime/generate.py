@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -122,9 +122,42 @@ def write_chunk(vae: VAE, spec: GenerateSpec, out: Path, start: int, end: int, o
         os.replace(tmp, out / name)
 
 
+def fingerprint(vae: VAE, spec: GenerateSpec) -> dict[str, Any]:
+    """What must match for files already in `out` to belong to this generation (all shards)."""
+    return {
+        "model_sha256": {k: v["sha256"] for k, v in vae.manifest["files"].items()},
+        "variant": vae.variant,
+        "n": spec.n,
+        "seed": spec.seed,
+        "temperature": spec.temperature,
+        "format": spec.format,
+        "chunk_size": spec.chunk_size,
+    }
+
+
+def check_same_generation(out: Path, expected: dict[str, Any]) -> None:
+    for path in out.glob("generate-*-of-*.json"):
+        try:
+            earlier = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        changed = sorted(k for k, v in expected.items() if earlier.get(k) != v)
+        if changed:
+            raise InputError(
+                f"--out {out}: expected a new folder or one of the same generation, got files of another "
+                f"({path.name} differs in {', '.join(changed)}); use another --out"
+            )
+
+
 def generate(vae: VAE, spec: GenerateSpec, out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Write this shard's chunks into `out`, skipping complete ones; returns a summary."""
     out.mkdir(parents=True, exist_ok=True)
+    plan = fingerprint(vae, spec)
+    check_same_generation(out, plan)
+    index, count = spec.shard
+    record = out / f"generate-{index}-of-{count}.json"
+    plan_text = json.dumps({**plan, "shard": [index, count], "complete": False}, indent=2) + "\n"
+    atomic_write(record, lambda f: f.write(plan_text.encode()))
     todo, skipped = [], 0
     for start, end in chunks_of_shard(spec):
         if (out / chunk_name(spec, start, end)).exists():
@@ -144,17 +177,17 @@ def generate(vae: VAE, spec: GenerateSpec, out: Path, progress: Callable[[int], 
         write_chunk(vae, spec, out, start, end, on_batch)
     seconds = time.perf_counter() - started
     summary = {
+        **plan,
         "model": vae.manifest.get("name"),
-        "model_sha256": {k: v["sha256"] for k, v in vae.manifest["files"].items()},
-        "variant": vae.variant,
         "device": vae.device,
-        **asdict(spec),
+        "batch_size": spec.batch_size,
+        "shard": [index, count],
+        "complete": True,
         "images_written": written,
         "images_skipped": skipped,
         "seconds": seconds,
         "images_per_second": written / seconds if seconds > 0 and written else None,
     }
-    index, count = spec.shard
     text = json.dumps(summary, indent=2) + "\n"
-    atomic_write(out / f"generate-{index}-of-{count}.json", lambda f: f.write(text.encode()))
+    atomic_write(record, lambda f: f.write(text.encode()))
     return summary

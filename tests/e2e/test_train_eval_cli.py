@@ -76,3 +76,48 @@ def test_missing_extra_is_named(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_torch)
     with pytest.raises(MissingExtraError, match=r"pip install 'vaeport\[train\]'"):
         require_module("torch", "train", "vae-train")
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_and_resume_finishes(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            script("vae-train"),
+            "--dataset",
+            "digits",
+            "--epochs",
+            "400",
+            "--batch-size",
+            "16",
+            "--hidden",
+            "64",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted at epoch" in stderr and "--resume" in stderr
+    state_epochs = len((out / "metrics.jsonl").read_text().splitlines())
+    assert 1 <= state_epochs < 400
+    resumed = subprocess.run(
+        [script("vae-train"), "--out", str(out), "--resume", "--epochs", str(state_epochs + 2), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == state_epochs + 2

@@ -73,6 +73,12 @@ def test_resume_after_interruption(vae, tmp_path):
         np.testing.assert_array_equal(cut[name], full[name])
 
 
+def test_other_generation_in_out_is_refused(vae, tmp_path):
+    generate(vae, GenerateSpec(n=100, seed=1), tmp_path)
+    with pytest.raises(InputError, match="differs in seed"):
+        generate(vae, GenerateSpec(n=100, seed=2), tmp_path)
+
+
 def test_png_and_grid(vae, tmp_path):
     generate(vae, GenerateSpec(n=30, seed=0, format="png", chunk_size=20), tmp_path / "png")
     folders = sorted(p.name for p in (tmp_path / "png").iterdir() if p.is_dir())

@@ -1,0 +1,225 @@
+"""vaeport.runtime speed, side by side in one run (medians of alternating repeats):
+
+1. decode images/s: vaeport.runtime (ONNX Runtime) vs torch eager with the same weights, B=1, 64, 256;
+2. the decoder's FLOPs x images/s as a share of numpy sgemm GFLOP/s measured in the same run;
+3. cold start in a fresh process (import, load with hash checks, sample 16) and its peak RSS,
+   against a bare `import torch`;
+4. `vae-generate` of N images (default 1,000,000) to .npy shards: images/s as a share of the raw
+   decode loop, and peak RSS at N/10 vs N images.
+
+    python benchmarks/runtime_speed.py [--model-dir models/fashion-mnist --run-dir RUN] [--gen-n 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_model import make_models
+from common import median, print_table, write_result
+
+from vaeport.runtime import VAE
+from vaeport.train.load import load_run
+from vaeport.train.vae import DecoderImage
+
+PY = sys.executable
+
+
+def decoder_flops(decoder: torch.nn.Module, latent_dim: int) -> float:
+    """Multiply-adds x 2 of the Linear and Conv2d layers for one image."""
+    macs = 0
+
+    def hook(module: torch.nn.Module, _: object, output: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(module, torch.nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            macs += output.numel() * k
+        elif isinstance(module, torch.nn.Linear):
+            macs += module.in_features * module.out_features
+
+    handles = [
+        m.register_forward_hook(hook) for m in decoder.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)
+    ]
+    with torch.inference_mode():
+        decoder(torch.zeros(1, latent_dim))
+    for h in handles:
+        h.remove()
+    return 2.0 * macs
+
+
+def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    a @ a
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - started)
+    return 2 * n**3 / median(times) / 1e9
+
+
+def decode_rates(vae: VAE, torch_decoder: torch.nn.Module, batch: int, repeats: int) -> tuple[list[float], list[float]]:
+    z = vae.sample_latent(batch, seed=0)
+    zt = torch.from_numpy(z)
+    loops = max(1, 2048 // batch)  # enough work per timing at small batches
+    ours, theirs = [], []
+    with torch.inference_mode():
+        vae.decode(z)
+        torch_decoder(zt)
+        for _ in range(repeats):
+            started = time.perf_counter()
+            for _ in range(loops):
+                vae.decode(z)
+            ours.append(batch * loops / (time.perf_counter() - started))
+            started = time.perf_counter()
+            for _ in range(loops):
+                torch_decoder(zt)
+            theirs.append(batch * loops / (time.perf_counter() - started))
+    return ours, theirs
+
+
+COLD_RUNTIME = """
+import resource, sys, time
+t = time.perf_counter()
+from vaeport.runtime import VAE
+vae = VAE.load(sys.argv[1], device="cpu")
+vae.sample(16, seed=0)
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+COLD_TORCH = """
+import resource, sys, time
+t = time.perf_counter()
+import torch
+print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def cold(script: str, *args: str) -> tuple[float, float, float]:
+    """(process wall seconds, in-process seconds, peak RSS MB) of a fresh interpreter."""
+    started = time.perf_counter()
+    out = subprocess.run([PY, "-c", script, *args], capture_output=True, text=True, check=True).stdout.split()
+    return time.perf_counter() - started, float(out[0]), float(out[1])
+
+
+RAW_LOOP = """
+import resource, sys, time
+from vaeport.runtime import VAE
+from vaeport.runtime.sampling import prior_latents
+vae = VAE.load(sys.argv[1], device="cpu")
+n, batch = int(sys.argv[2]), 256
+t = time.perf_counter()
+for s in range(0, n, batch):
+    vae.decode(prior_latents(0, s, min(batch, n - s), vae.latent_dim))
+print(n / (time.perf_counter() - t), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+GENERATE = """
+import json, resource, sys
+from vaeport.runtime.cli import main
+try:
+    main([sys.argv[1], "-n", sys.argv[2], "--out", sys.argv[3], "--quiet"])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+summary = json.load(open(sys.argv[3] + "/generate-0-of-1.json"))
+print(summary["images_per_second"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def run_child(script: str, *args: str) -> tuple[float, float]:
+    out = subprocess.run([PY, "-c", script, *args], capture_output=True, text=True, check=True).stdout.split()
+    return float(out[-2]), float(out[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, default=None, help="model folder (default: build the shipped shape)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="its run folder, for the torch weights")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--gen-n", type=int, default=1_000_000)
+    parser.add_argument("--skip-generate", action="store_true")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="vaeport-bench-"))
+    try:
+        if args.model_dir is None:
+            args.run_dir, args.model_dir, _ = make_models(tmp / "m")
+        model, _, _ = load_run(args.run_dir)
+        torch_decoder = DecoderImage(model.decoder).eval()
+        vae = VAE.load(args.model_dir, device="cpu")
+        flops = decoder_flops(model.decoder, vae.latent_dim)
+        results: dict[str, object] = {"model_dir": str(args.model_dir), "decoder_mflops_per_image": flops / 1e6}
+
+        rows, decode = [], {}
+        for batch in (1, 64, 256):
+            ours, theirs = decode_rates(vae, torch_decoder, batch, args.repeats)
+            decode[batch] = {"vaeport": ours, "torch": theirs, "ratio": median(ours) / median(theirs)}
+            rows.append([batch, median(ours), median(theirs), median(ours) / median(theirs)])
+        results["decode_images_per_second"] = decode
+        print(f"torch threads {torch.get_num_threads()}; decoder {flops / 1e6:.2f} MFLOP/image")
+        print_table(["batch", "vaeport img/s", "torch eager img/s", "x torch"], rows)
+
+        sgemm = [sgemm_gflops() for _ in range(3)]
+        achieved = flops * median(decode[256]["vaeport"]) / 1e9
+        results["sgemm_gflops"] = sgemm
+        results["decoder_gflops_at_256"] = achieved
+        results["share_of_sgemm_at_256"] = achieved / median(sgemm)
+        print(
+            f"\ndecoder at B=256: {achieved:.1f} GFLOP/s = {100 * achieved / median(sgemm):.0f}% of numpy sgemm "
+            f"({median(sgemm):.1f} GFLOP/s, same run)"
+        )
+
+        cold_rt, cold_torch = [], []
+        for _ in range(5):
+            cold_rt.append(cold(COLD_RUNTIME, str(args.model_dir)))
+            cold_torch.append(cold(COLD_TORCH))
+        rt_wall, torch_wall = median([c[0] for c in cold_rt]), median([c[0] for c in cold_torch])
+        results["cold_start"] = {
+            "runtime_process_seconds": [c[0] for c in cold_rt],
+            "runtime_in_process_seconds": [c[1] for c in cold_rt],
+            "runtime_peak_rss_mb": [c[2] for c in cold_rt],
+            "import_torch_process_seconds": [c[0] for c in cold_torch],
+            "import_torch_peak_rss_mb": [c[2] for c in cold_torch],
+            "ratio_runtime_to_torch": rt_wall / torch_wall,
+        }
+        print(
+            f"\ncold start (fresh process: import, load + hashes, sample 16): {rt_wall:.3f} s, "
+            f"peak RSS {median([c[2] for c in cold_rt]):.0f} MB; bare `import torch` process: {torch_wall:.3f} s, "
+            f"{median([c[2] for c in cold_torch]):.0f} MB -> {rt_wall / torch_wall:.3f} of torch's time"
+        )
+
+        if not args.skip_generate:
+            n, small = args.gen_n, args.gen_n // 10
+            raw_a = run_child(RAW_LOOP, str(args.model_dir), str(n))
+            gen_big = run_child(GENERATE, str(args.model_dir), str(n), str(tmp / "gen-big"))
+            shutil.rmtree(tmp / "gen-big")
+            raw_b = run_child(RAW_LOOP, str(args.model_dir), str(n))
+            gen_small = run_child(GENERATE, str(args.model_dir), str(small), str(tmp / "gen-small"))
+            shutil.rmtree(tmp / "gen-small")
+            raw_rate = median([raw_a[0], raw_b[0]])
+            results["generate"] = {
+                "n": n,
+                "raw_decode_loop_images_per_second": [raw_a[0], raw_b[0]],
+                "generate_images_per_second": gen_big[0],
+                "share_of_raw_loop": gen_big[0] / raw_rate,
+                "peak_rss_mb": {str(small): gen_small[1], str(n): gen_big[1]},
+                "rss_growth_small_to_n": gen_big[1] / gen_small[1] - 1,
+            }
+            print(
+                f"\nvae-generate {n:,} images to .npy: {gen_big[0]:,.0f} img/s = {100 * gen_big[0] / raw_rate:.0f}% of "
+                f"the raw decode loop ({raw_rate:,.0f} img/s); peak RSS {gen_small[1]:.0f} MB at {small:,} vs "
+                f"{gen_big[1]:.0f} MB at {n:,} ({100 * (gen_big[1] / gen_small[1] - 1):+.1f}%)"
+            )
+        print(f"wrote {write_result('runtime_speed', results)}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
