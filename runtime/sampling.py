@@ -40,3 +40,15 @@ def prior_latents(seed: int, start: int, count: int, dim: int, temperature: floa
 def posterior_noise(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     """eps ~ N(0, I) of `shape` for reparameterized posterior samples."""
     return np.random.default_rng(int(seed)).standard_normal(shape, dtype=np.float32)
+
+
+def image_noise(seed: int, start: int, count: int, k: int, dim: int) -> np.ndarray:
+    """eps for k posterior samples of images start..start+count-1, shape (k, count, dim).
+
+    Image i's noise depends only on (seed, i), so evaluation gives the same numbers whatever the
+    batch size, and the torch and ONNX evaluation paths can use identical noise.
+    """
+    out = np.empty((count, k, dim), dtype=np.float32)
+    for j in range(count):
+        out[j] = np.random.default_rng([int(seed), start + j]).standard_normal((k, dim), dtype=np.float32)
+    return out.transpose(1, 0, 2)

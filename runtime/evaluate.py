@@ -1,0 +1,121 @@
+"""Test-set measures shared by the torch and the ONNX evaluation paths (numpy only).
+
+A backend supplies three functions; the estimators, the noise and the arithmetic are the same for
+both paths, so a run folder and its exported model folder agree to float precision:
+
+- negative ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)), one posterior sample per image;
+- IWAE-k bound (Burda et al. 2016): -log p(x) <= -logsumexp_k[log p(x|z_k) + log p(z_k)
+  - log q(z_k|x)] + log k;
+- reconstruction MSE of the posterior mean, active units (Cov_x E_q[z_d] > 0.01), KL per dim.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from vaeport.runtime.sampling import image_noise
+
+LOG_2PI = math.log(2.0 * math.pi)
+ACTIVE_UNIT_THRESHOLD = 0.01
+# float32 sigmoid outputs can be exactly 0 or 1; clip so log() stays finite.
+PROB_EPS = float(np.finfo(np.float32).eps) / 2
+
+
+@dataclass
+class Backend:
+    encode: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]  # x -> (mean, log_var)
+    log_likelihood: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (z [M,D], x [M,C,H,W]) -> [M] float64
+    decode_mean: Callable[[np.ndarray], np.ndarray]  # z -> images in [0, 1]
+
+
+def bernoulli_log_likelihood(p: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """sum over pixels of x log p + (1 - x) log(1 - p), per image, in float64."""
+    p = np.clip(p.astype(np.float64), PROB_EPS, 1.0 - PROB_EPS)
+    x = x.astype(np.float64)
+    return (x * np.log(p) + (1.0 - x) * np.log1p(-p)).reshape(len(x), -1).sum(1)
+
+
+def gaussian_log_likelihood(mean: np.ndarray, x: np.ndarray, scale: float) -> np.ndarray:
+    diff = (x.astype(np.float64) - mean.astype(np.float64)) / scale
+    return (-0.5 * diff**2 - math.log(scale) - 0.5 * LOG_2PI).reshape(len(x), -1).sum(1)
+
+
+def log_normal_standard(z: np.ndarray) -> np.ndarray:
+    return -0.5 * (z.astype(np.float64) ** 2 + LOG_2PI).sum(-1)
+
+
+def log_normal_diag(z: np.ndarray, mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
+    z, mean, log_var = (a.astype(np.float64) for a in (z, mean, log_var))
+    return -0.5 * ((z - mean) ** 2 / np.exp(log_var) + log_var + LOG_2PI).sum(-1)
+
+
+def logsumexp(a: np.ndarray, axis: int = 0) -> np.ndarray:
+    peak = a.max(axis=axis, keepdims=True)
+    return (peak + np.log(np.exp(a - peak).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def evaluate(backend: Backend, images: np.ndarray, k: int = 100, seed: int = 0, max_decode: int = 20_000) -> dict:
+    """All measures over `images` [N,C,H,W] in nats per image (k=0 skips the IWAE bound)."""
+    n = len(images)
+    batch = max(1, max_decode // max(k, 1))
+    sums = {"recon": 0.0, "kl": 0.0, "iwae": 0.0, "mse": 0.0}
+    means, kl_dims = [], []
+    variational = True
+    for start in range(0, n, batch):
+        x = images[start : start + batch]
+        b = len(x)
+        mean, log_var = backend.encode(x)
+        means.append(mean.astype(np.float64))
+        sums["mse"] += float(((backend.decode_mean(mean).astype(np.float64) - x) ** 2).mean(axis=(1, 2, 3)).sum())
+        if log_var is None:  # plain autoencoder: the code is deterministic, no KL, no bound
+            variational = False
+            sums["recon"] -= float(backend.log_likelihood(mean, x).sum())
+            continue
+        kl = 0.5 * (mean.astype(np.float64) ** 2 + np.exp(log_var.astype(np.float64)) - 1.0 - log_var)
+        kl_dims.append(kl)
+        sums["kl"] += float(kl.sum())
+        eps = image_noise(seed, start, b, max(k, 1), mean.shape[1])  # (k, B, D)
+        z = (mean + np.exp(0.5 * log_var) * eps).astype(np.float32)
+        x_rep = np.broadcast_to(x, (len(eps), *x.shape)).reshape(-1, *x.shape[1:])
+        log_px_z = backend.log_likelihood(z.reshape(-1, z.shape[-1]), x_rep).reshape(len(eps), b)
+        sums["recon"] -= float(log_px_z[0].sum())  # the ELBO's single sample is the first of the k
+        if k > 0:
+            log_w = log_px_z + log_normal_standard(z) - log_normal_diag(z, mean, log_var)
+            sums["iwae"] -= float((logsumexp(log_w, axis=0) - math.log(k)).sum())
+    all_means = np.concatenate(means)
+    activity = all_means.var(axis=0)
+    result: dict = {
+        "test_images": n,
+        "test_recon": sums["recon"] / n,
+        "test_kl": sums["kl"] / n,
+        "test_neg_elbo": (sums["recon"] + sums["kl"]) / n,
+        "test_mse": sums["mse"] / n,
+        "active_units": int((activity > ACTIVE_UNIT_THRESHOLD).sum()),
+        "latent_dim": int(all_means.shape[1]),
+        "mean_activity": [round(float(v), 5) for v in activity],
+    }
+    if variational:
+        result["kl_per_dim"] = [round(float(v), 5) for v in np.concatenate(kl_dims).mean(0)]
+        if k > 0:
+            result["iwae_k"] = k
+            result["test_iwae_nll"] = sums["iwae"] / n
+    else:
+        del result["test_kl"]
+        result["test_neg_elbo"] = None
+    return result
+
+
+def onnx_backend(vae, likelihood: str, scale: float | None = None) -> Backend:
+    """Evaluate a loaded `vaeport.runtime.VAE` (decoder outputs probabilities or Gaussian means)."""
+
+    def log_likelihood(z: np.ndarray, x: np.ndarray) -> np.ndarray:
+        out = vae.decode(z)
+        if likelihood == "bernoulli":
+            return bernoulli_log_likelihood(out, x)
+        return gaussian_log_likelihood(out, x, float(scale))
+
+    return Backend(encode=vae.encode, log_likelihood=log_likelihood, decode_mean=vae.decode)
