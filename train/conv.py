@@ -1,8 +1,8 @@
-"""Convolutional encoder (strided 3x3 convs) and decoder (nearest upsample + 3x3 conv).
+"""Convolutional encoder (strided 3x3 convs) and decoder (nearest upsample + 3x3 conv, sub-pixel last).
 
 Works for any C x H x W: the encoder halves the spatial size (rounding up) until both sides are
 at most 7, and the decoder upsamples back to exactly the sizes the encoder went through.
-Upsample + conv instead of ConvTranspose because ONNX Runtime runs it several times faster.
+Upsample + conv (and sub-pixel conv) instead of ConvTranspose: ONNX Runtime runs them several times faster.
 """
 
 from __future__ import annotations
@@ -55,7 +55,13 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """z (N, D) -> logits (N, C, H, W), mirroring the encoder's stages."""
+    """z (N, D) -> logits (N, C, H, W), mirroring the encoder's stages.
+
+    Inner stages: nearest upsample to the encoder's size + 3x3 conv + activation. The last stage is
+    sub-pixel (Shi et al. 2016): a 3x3 conv to 4*C channels at the previous size, then
+    depth-to-space (x2) and a crop when H or W is odd. A full-resolution conv with only C output
+    channels is the slowest layer in ONNX Runtime; this one does the same FLOPs about 3x faster.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -67,17 +73,19 @@ class ConvDecoder(nn.Module):
             nn.Linear(config.latent_dim, channels[-1] * self.sizes[-1][0] * self.sizes[-1][1]),
             activation(config.activation),
         )
-        outs = [*reversed(channels[:-1]), c]  # each stage maps to the next shallower width
+        # inner stages map channels[i] -> channels[i-1]; the last maps channels[0] -> 4*C
         self.convs = nn.ModuleList(
-            nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out in zip(reversed(channels), outs, strict=True)
+            nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
         )
+        self.to_pixels = nn.Conv2d(channels[0], 4 * c, 3, padding=1)
         self.act = activation(config.activation)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.project(z).reshape(-1, *self.bottom)  # (N, C_last, h_last, w_last)
-        targets = list(reversed(self.sizes[:-1]))
-        for i, (conv, size) in enumerate(zip(self.convs, targets, strict=True)):
-            h = conv(F.interpolate(h, size=size, mode="nearest"))
-            if i < len(self.convs) - 1:
-                h = self.act(h)
+        for conv, size in zip(self.convs, self.sizes[-2:0:-1], strict=True):
+            h = self.act(conv(F.interpolate(h, size=size, mode="nearest")))
+        h = F.pixel_shuffle(self.to_pixels(h), 2)  # (N, C, 2*h1, 2*w1)
+        height, width = self.sizes[0]
+        if h.shape[-2:] != (height, width):
+            h = h[:, :, :height, :width]
         return h
