@@ -87,20 +87,35 @@ def decode_rates(vae: VAE, torch_decoder: torch.nn.Module, batch: int, repeats: 
     return ours, theirs
 
 
-COLD_RUNTIME = """
-import resource, sys, time
+# ru_maxrss survives fork+exec on Linux (a child would report the parent's peak); VmHWM belongs
+# to the child's own address space.
+PEAK_RSS = """
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+COLD_RUNTIME = (
+    PEAK_RSS
+    + """
+import sys, time
 t = time.perf_counter()
 from vaeport.runtime import VAE
 vae = VAE.load(sys.argv[1], device="cpu")
 vae.sample(16, seed=0)
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(time.perf_counter() - t, peak_rss_mb())
 """
-COLD_TORCH = """
-import resource, sys, time
+)
+COLD_TORCH = (
+    PEAK_RSS
+    + """
+import sys, time
 t = time.perf_counter()
 import torch
-print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(time.perf_counter() - t, peak_rss_mb())
 """
+)
 
 
 def cold(script: str, *args: str) -> tuple[float, float, float]:
@@ -110,8 +125,10 @@ def cold(script: str, *args: str) -> tuple[float, float, float]:
     return time.perf_counter() - started, float(out[0]), float(out[1])
 
 
-RAW_LOOP = """
-import resource, sys, time
+RAW_LOOP = (
+    PEAK_RSS
+    + """
+import sys, time
 from vaeport.runtime import VAE
 from vaeport.runtime.sampling import prior_latents
 vae = VAE.load(sys.argv[1], device="cpu")
@@ -119,18 +136,22 @@ n, batch = int(sys.argv[2]), 256
 t = time.perf_counter()
 for s in range(0, n, batch):
     vae.decode(prior_latents(0, s, min(batch, n - s), vae.latent_dim))
-print(n / (time.perf_counter() - t), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(n / (time.perf_counter() - t), peak_rss_mb())
 """
-GENERATE = """
-import json, resource, sys
+)
+GENERATE = (
+    PEAK_RSS
+    + """
+import json, sys
 from vaeport.runtime.cli import main
 try:
     main([sys.argv[1], "-n", sys.argv[2], "--out", sys.argv[3], "--quiet"])
 except SystemExit as exc:
     assert not exc.code, exc.code
 summary = json.load(open(sys.argv[3] + "/generate-0-of-1.json"))
-print(summary["images_per_second"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(summary["images_per_second"], peak_rss_mb())
 """
+)
 
 
 def run_child(script: str, *args: str) -> tuple[float, float]:

@@ -13,6 +13,8 @@ from vaeport.train.config import TrainConfig
 from vaeport.train.run_folder import package_versions
 from vaeport.train.vae import VAE
 
+CURVE_KEYS = ("epoch", "train_recon", "train_kl", "test_recon", "test_kl", "test_neg_elbo")
+
 
 def file_entry(data: bytes) -> dict[str, Any]:
     return {"sha256": sha256_bytes(data), "bytes": len(data), **io_specs(onnx.load_from_string(data))}
@@ -71,5 +73,8 @@ def build_manifest(
             "kl_warmup_epochs": cfg.kl_warmup_epochs,
             "test_neg_elbo": min((row["test_neg_elbo"] for row in history), default=None),
             "checkpoint": record.get("checkpoint"),
+            "curves": [
+                {key: round(row[key], 4) if key != "epoch" else row[key] for key in CURVE_KEYS} for row in history
+            ],
         },
     }

@@ -52,3 +52,12 @@ def image_noise(seed: int, start: int, count: int, k: int, dim: int) -> np.ndarr
     for j in range(count):
         out[j] = np.random.default_rng([int(seed), start + j]).standard_normal((k, dim), dtype=np.float32)
     return out.transpose(1, 0, 2)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between two vectors; linear when they are (anti)parallel."""
+    cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        return (1 - t)[:, None] * a + t[:, None] * b
+    return (np.sin((1 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)

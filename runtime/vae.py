@@ -15,7 +15,7 @@ from vaeport.runtime.errors import InputError, ModelFolderError
 from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT
 from vaeport.runtime.inputs import as_images, as_latents, check_count
 from vaeport.runtime.manifest import VARIANTS, Manifest, check_folder_contents, read_manifest, read_verified
-from vaeport.runtime.sampling import posterior_noise, prior_latents, reparameterize
+from vaeport.runtime.sampling import posterior_noise, prior_latents, reparameterize, slerp
 from vaeport.runtime.session import SessionSettings, active_device, create_session
 
 DEFAULT_BATCH = 256
@@ -35,15 +35,6 @@ def check_io(session: Any, spec: dict[str, Any], name: str) -> None:
     want = (listed(spec["inputs"]), listed(spec["outputs"]))
     if got != want:
         raise ModelFolderError(f"{name}: expected inputs/outputs {want} as listed in the manifest, got {got}")
-
-
-def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between two vectors; linear when they are (anti)parallel."""
-    cos = float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    if np.sin(omega) < 1e-6:
-        return (1 - t)[:, None] * a + t[:, None] * b
-    return (np.sin((1 - t) * omega)[:, None] * a + np.sin(t * omega)[:, None] * b) / np.sin(omega)
 
 
 class VAE:

@@ -98,6 +98,26 @@ def test_threads_match_serial(vae):
         np.testing.assert_array_equal(a, b)
 
 
+def rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_rss_does_not_ratchet_with_varying_batch_sizes(digits_model):
+    vae = VAE.load(digits_model, device="cpu", batch_size=256)
+    rng = np.random.default_rng(0)
+    vae.decode(vae.sample_latent(256, seed=0))  # the largest batch the sessions ever see
+    vae.encode(vae.sample(256, seed=0))
+    before = rss_mb()
+    for _ in range(60):
+        x = vae.sample(int(rng.integers(1, 3000)), seed=0)
+        vae.encode(x)
+    del x
+    assert rss_mb() - before < 15
+
+
 @pytest.mark.parametrize("variant", ["fp16", "int8"])
 def test_variants_close_to_fp32(digits_model, vae, variant):
     other = VAE.load(digits_model, device="cpu", variant=variant)

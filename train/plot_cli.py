@@ -1,0 +1,141 @@
+"""`vae-plot`: the pictures that explain a VAE, for run folders (torch) or model folders (ONNX)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from vaeport.runtime.cli_support import OneLineErrors
+from vaeport.runtime.errors import InputError, require_module
+from vaeport.runtime.files import MANIFEST_FILE
+
+
+class TorchModel:
+    """A trained torch VAE behind the numpy surface of vaeport.runtime.VAE (for plotting)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model.eval()
+        self.latent_dim = model.config.latent_dim
+        self.image_shape = model.config.image_shape
+        self.variational = model.variational
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        import torch
+
+        with torch.no_grad():
+            mean, log_var = self.model.encode(torch.from_numpy(np.array(x, dtype=np.float32)))
+        return mean.numpy(), None if log_var is None else log_var.numpy()
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return torch.sigmoid(self.model.decode(torch.from_numpy(np.array(z, dtype=np.float32)))).numpy()
+
+
+def open_model(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
+    """(model, {dataset, seed, data_dir}, history) for a model folder or a run folder."""
+    if (path / MANIFEST_FILE).is_file():
+        from vaeport.runtime import VAE
+
+        vae = VAE.load(path, device="cpu")
+        training = vae.manifest["training"]
+        return (
+            vae,
+            {"dataset": training["dataset"], "seed": training["seed"], "data_dir": None},
+            training.get("curves", []),
+        )
+    require_module("torch", "train", "vae-plot on a run folder")
+    from vaeport.train.load import load_run
+
+    model, cfg, record = load_run(path)
+    return TorchModel(model), {"dataset": cfg.dataset, "seed": cfg.seed, "data_dir": cfg.data_dir}, record["history"]
+
+
+def save(fig: Any, path: Path) -> Path:
+    """Write a figure to a temporary name beside `path`, then rename."""
+    import matplotlib.pyplot as plt
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+@click.command(
+    cls=OneLineErrors,
+    epilog="Example: vae-plot models/fashion-mnist --compare models/fashion-mnist-ae "
+    "--manifold models/fashion-mnist-2d --out docs/",
+)
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option(
+    "--compare",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A plain autoencoder (run or model folder) to draw beside PATH.",
+)
+@click.option(
+    "--manifold",
+    "manifold_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A model with latent_dim 2 for the manifold grid.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the PNGs.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--points",
+    type=click.IntRange(min=10),
+    default=5000,
+    show_default=True,
+    help="Test images in the latent-space scatter.",
+)
+@click.option("--prefix", default="", help="Prefix of the file names.")
+def main(
+    path: Path,
+    compare: Path | None,
+    manifold_path: Path | None,
+    out: Path,
+    data_dir: Path | None,
+    points: int,
+    prefix: str,
+) -> None:
+    """Draw latent spaces, random decodes, reconstructions, interpolations, manifold and curves."""
+    require_module("matplotlib", "train", "vae-plot")
+    from vaeport.train import plots
+    from vaeport.train.datasets import load_dataset
+
+    model, info, history = open_model(path)
+    data = load_dataset(info["dataset"], data_dir or info["data_dir"], None, info["seed"])
+    images, labels = data.test[:points], None if data.test_labels is None else data.test_labels[:points]
+    models = {"VAE" if model.variational else "AE": model}
+    if compare is not None:
+        other, _, _ = open_model(compare)
+        if tuple(other.image_shape) != tuple(model.image_shape):
+            raise InputError(f"--compare: expected a model of image shape {model.image_shape}, got {other.image_shape}")
+        models = {"plain autoencoder" if not other.variational else "compared VAE": other, **models}
+    out.mkdir(parents=True, exist_ok=True)
+    written = [
+        save(plots.latent_spaces(models, images, labels), out / f"{prefix}latent_spaces.png"),
+        save(plots.random_decodes(models, images), out / f"{prefix}random_decodes.png"),
+        save(plots.reconstructions(model, data.test), out / f"{prefix}reconstructions.png"),
+        save(plots.interpolations(model, data.test, [(0, 1), (2, 3)]), out / f"{prefix}interpolations.png"),
+    ]
+    if history:
+        written.append(save(plots.training_curves(history), out / f"{prefix}training_curves.png"))
+    if manifold_path is not None:
+        flat, _, _ = open_model(manifold_path)
+        written.append(save(plots.manifold(flat), out / f"{prefix}manifold.png"))
+    for file in written:
+        click.echo(f"wrote {file}")

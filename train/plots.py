@@ -1,0 +1,144 @@
+"""The pictures that explain a VAE (matplotlib): latent spaces, random decodes, reconstructions,
+interpolations, a 2-D manifold and training curves.
+
+Every function takes a "model" with the surface of `vaeport.runtime.VAE` (encode, decode,
+latent_dim, image_shape, variational), so the same code draws a run folder (torch) or a model
+folder (ONNX Runtime).
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+from typing import Any, Protocol
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from vaeport.runtime.png import grid
+from vaeport.runtime.sampling import prior_latents, slerp
+
+
+class ModelLike(Protocol):
+    latent_dim: int
+    image_shape: tuple[int, int, int]
+    variational: bool
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+    def decode(self, z: np.ndarray) -> np.ndarray: ...
+
+
+def show(ax: Any, image: np.ndarray, title: str | None = None) -> None:
+    """Draw a [C,H,W] image in [0, 1]."""
+    if image.shape[0] == 1:
+        ax.imshow(image[0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(image.transpose(1, 2, 0).clip(0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=10)
+
+
+def project_2d(codes: np.ndarray) -> tuple[np.ndarray, str]:
+    """The codes themselves when D=2, else their first two principal components."""
+    if codes.shape[1] == 2:
+        return codes, "z"
+    centered = codes - codes.mean(0)
+    _, _, vt = np.linalg.svd(centered, full_matrices=False)
+    return centered @ vt[:2].T, "PCA of z"
+
+
+def latent_spaces(models: dict[str, ModelLike], images: np.ndarray, labels: np.ndarray | None) -> Figure:
+    """Test codes of each model, 2-D, coloured by class; the prior's 1- and 2-sigma circles for VAEs."""
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 5), squeeze=False)
+    for ax, (name, model) in zip(axes[0], models.items(), strict=True):
+        codes, how = project_2d(model.encode(images)[0])
+        scatter = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7)
+        if model.variational:
+            for radius in (1, 2):
+                ax.add_patch(plt.Circle((0, 0), radius, fill=False, ls="--", color="k", lw=0.8))
+        ax.set_title(f"{name}: {how}")
+        ax.set_aspect("equal", adjustable="datalim")
+    if labels is not None:
+        fig.colorbar(scatter, ax=axes[0].tolist(), shrink=0.8, label="class")
+    return fig
+
+
+def random_decodes(models: dict[str, ModelLike], images: np.ndarray, n: int = 64, seed: int = 0) -> Figure:
+    """AE: points drawn uniformly in its codes' bounding box; VAE: z ~ N(0, I)."""
+    fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 5), squeeze=False)
+    for ax, (name, model) in zip(axes[0], models.items(), strict=True):
+        if model.variational:
+            z, how = prior_latents(seed, 0, n, model.latent_dim), "z ~ N(0, I)"
+        else:
+            codes = model.encode(images)[0]
+            lo, hi = codes.min(0), codes.max(0)
+            z = np.random.default_rng(seed).uniform(lo, hi, size=(n, model.latent_dim)).astype(np.float32)
+            how = "z uniform in the codes' bounding box"
+        show(ax, grid(model.decode(z)), f"{name}: {how}")
+    return fig
+
+
+def reconstructions(model: ModelLike, images: np.ndarray, n: int = 12) -> Figure:
+    """Originals above, reconstructions (posterior means) below."""
+    x = images[:n]
+    rec = model.decode(model.encode(x)[0])
+    fig, axes = plt.subplots(2, n, figsize=(1.1 * n, 2.5))
+    for i in range(n):
+        show(axes[0, i], x[i])
+        show(axes[1, i], rec[i])
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("recon.")
+    return fig
+
+
+def interpolations(model: ModelLike, images: np.ndarray, pairs: list[tuple[int, int]], steps: int = 10) -> Figure:
+    """For each pair of test images: linear and spherical paths between their latent means."""
+    t = np.linspace(0, 1, steps)
+    fig, axes = plt.subplots(2 * len(pairs), steps, figsize=(1.1 * steps, 2.4 * len(pairs)), squeeze=False)
+    means = model.encode(images[[i for pair in pairs for i in pair]])[0].astype(np.float64)
+    for row, _ in enumerate(pairs):
+        a, b = means[2 * row], means[2 * row + 1]
+        paths = {"linear": (1 - t)[:, None] * a + t[:, None] * b, "slerp": slerp(a, b, t)}
+        for j, (name, path) in enumerate(paths.items()):
+            frames = model.decode(path.astype(np.float32))
+            for k in range(steps):
+                show(axes[2 * row + j, k], frames[k])
+            axes[2 * row + j, 0].set_ylabel(name)
+    return fig
+
+
+def manifold(model: ModelLike, size: int = 15) -> Figure:
+    """Decodes of a grid over the 2-D prior's quantiles 5%..95% (needs latent_dim == 2)."""
+    if model.latent_dim != 2:
+        raise ValueError(f"expected a model with latent_dim 2 for the manifold picture, got {model.latent_dim}")
+    q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, size)], dtype=np.float32)
+    z = np.array([[x, y] for y in q[::-1] for x in q], dtype=np.float32)
+    fig, ax = plt.subplots(figsize=(7, 7))
+    show(ax, grid(model.decode(z), columns=size, pad=0), "decoded 2-D latent grid (prior quantiles 5%-95%)")
+    return fig
+
+
+def training_curves(history: list[dict[str, Any]]) -> Figure:
+    """Reconstruction, KL and negative ELBO per epoch (train and test)."""
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, key, title in zip(
+        axes, ("recon", "kl", None), ("reconstruction (nats)", "KL (nats)", "-ELBO (nats)"), strict=True
+    ):
+        if key is None:
+            train = [row["train_recon"] + row["train_kl"] for row in history]
+            test = [row["test_neg_elbo"] for row in history]
+        else:
+            train = [row[f"train_{key}"] for row in history]
+            test = [row[f"test_{key}"] for row in history]
+        ax.plot(epochs, train, label="train")
+        ax.plot(epochs, test, label="test")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    return fig
