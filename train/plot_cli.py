@@ -125,6 +125,11 @@ def main(
         if tuple(other.image_shape) != tuple(model.image_shape):
             raise InputError(f"--compare: expected a model of image shape {model.image_shape}, got {other.image_shape}")
         models = {"plain autoencoder" if not other.variational else "compared VAE": other, **models}
+    flat = None
+    if manifold_path is not None:
+        flat, _, _ = open_model(manifold_path)
+        if flat.latent_dim != 2:
+            raise InputError(f"--manifold: expected a model with latent_dim 2, got {flat.latent_dim}")
     out.mkdir(parents=True, exist_ok=True)
     written = [
         save(plots.latent_spaces(models, images, labels), out / f"{prefix}latent_spaces.png"),
@@ -134,8 +139,7 @@ def main(
     ]
     if history:
         written.append(save(plots.training_curves(history), out / f"{prefix}training_curves.png"))
-    if manifold_path is not None:
-        flat, _, _ = open_model(manifold_path)
+    if flat is not None:
         written.append(save(plots.manifold(flat), out / f"{prefix}manifold.png"))
     for file in written:
         click.echo(f"wrote {file}")

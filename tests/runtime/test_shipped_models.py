@@ -1,0 +1,27 @@
+"""The model folders shipped in models/ load, verify their hashes and produce images (torch-free)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vaeport.runtime import VAE
+from vaeport.runtime.manifest import verify_folder
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+SHIPPED = sorted(p for p in MODELS.iterdir() if (p / "vae.json").is_file()) if MODELS.is_dir() else []
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no model folder has been shipped yet")
+@pytest.mark.parametrize("folder", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_shipped_model_loads_and_samples(folder):
+    manifest = verify_folder(folder)
+    assert (folder / "MODEL_CARD.md").is_file()
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 8 * 2**20  # a few MB
+    for variant in manifest.variants:
+        vae = VAE.load(folder, device="cpu", variant=variant)
+        images = vae.sample(8, seed=0)
+        assert images.shape == (8, *vae.image_shape) and np.isfinite(images).all()
+    report = json.loads((folder / "vae.json").read_text())["parity"]
+    assert all(section["passed"] for section in report.values())

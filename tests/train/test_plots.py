@@ -1,0 +1,64 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from vaeport.export.pipeline import ExportOptions, export_run
+from vaeport.train.plot_cli import main as plot_main
+
+from ..conftest import write_idx_set
+from ..helpers import make_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("plots")
+    vae = make_run(root / "vae", arch="conv", hidden=(8, 16), latent_dim=4, epochs=2)
+    ae = make_run(root / "ae", arch="conv", kind="ae", hidden=(8, 16), latent_dim=4)
+    flat = make_run(root / "flat", arch="mlp", hidden=(32,), latent_dim=2)
+    export_run(vae, root / "vae-model", ExportOptions(), log=lambda _: None)
+    return {"vae": vae, "ae": ae, "flat": flat, "vae-model": root / "vae-model"}
+
+
+@pytest.mark.parametrize("source", ["vae", "vae-model"])
+def test_vae_plot_writes_every_picture(folders, tmp_path, source):
+    out = tmp_path / "pics"
+    result = CliRunner().invoke(plot_main, [str(folders[source]), "--compare", str(folders["ae"]),
+                                            "--manifold", str(folders["flat"]), "--out", str(out), "--points", "150"])
+    assert result.exit_code == 0, result.stderr
+    expected = {"latent_spaces.png", "random_decodes.png", "reconstructions.png", "interpolations.png",
+                "training_curves.png", "manifold.png"}
+    assert {p.name for p in out.iterdir()} == expected
+    for name in expected:
+        with Image.open(out / name) as image:
+            width, height = image.size
+        assert width >= 200 and height >= 150, name
+        assert (out / name).stat().st_size > 5000, name
+
+
+def test_manifold_needs_a_2d_model(folders, tmp_path):
+    result = CliRunner().invoke(plot_main, [str(folders["vae"]), "--manifold", str(folders["vae"]),
+                                            "--out", str(tmp_path)])
+    assert result.exit_code != 0 and "latent_dim 2" in result.stderr
+
+
+def test_shipped_recipe_is_deterministic_on_a_short_run(tmp_path):
+    """The shipped recipe's flags, on a tiny IDX set for one epoch: same seed, same metrics."""
+    recipe = json.loads((ROOT / "models" / "recipes.json").read_text())["fashion-mnist"]["train"]
+    args = list(recipe)
+    args[args.index("--epochs") + 1] = "1"
+    args[args.index("--batch-size") + 1] = "32"
+    data = write_idx_set(tmp_path / "idx")
+    rows = []
+    for name in ("a", "b"):
+        subprocess.run([str(Path(sys.executable).parent / "vae-train"), *args, "--data-dir", str(data),
+                        "--out", str(tmp_path / name), "--quiet", "--threads", "1"], check=True, timeout=300)
+        rows.append(json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[-1]))
+    for key in ("train_loss", "test_neg_elbo", "test_kl"):
+        assert rows[0][key] == rows[1][key], key
