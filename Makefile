@@ -7,7 +7,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.vaeport-installed
 DEMO   := out/demo
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench quality models clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/train_throughput.py
 	$(BIN)/python benchmarks/export.py
 	$(BIN)/python benchmarks/runtime_speed.py
+
+quality: $(STAMP)
+	$(BIN)/python benchmarks/quality.py
+
+models: $(STAMP)
+	$(BIN)/python models/build.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

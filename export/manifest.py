@@ -53,6 +53,7 @@ def build_manifest(
                 "arch": model.config.arch,
                 "hidden": list(model.config.hidden),
                 "activation": model.config.activation,
+                "depth": model.config.depth,
                 "encoder_parameters": parameter_count(model.encoder),
                 "decoder_parameters": parameter_count(model.decoder),
             },

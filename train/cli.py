@@ -52,6 +52,7 @@ def parse_hidden(text: str | None) -> tuple[int, ...] | None:
 @click.option(
     "--hidden", default=None, help="mlp: hidden widths (default 400); conv: channels per stage (default 32,64,128)."
 )
+@click.option("--depth", type=click.IntRange(min=1), default=1, show_default=True, help="conv: 3x3 convs per stage.")
 @click.option("--activation", type=click.Choice(["relu", "leaky_relu", "silu"]), default="relu", show_default=True)
 @click.option("--likelihood", type=click.Choice(["bernoulli", "gaussian"]), default="bernoulli", show_default=True)
 @click.option(
@@ -63,6 +64,20 @@ def parse_hidden(text: str | None) -> tuple[int, ...] | None:
     default=0.0,
     show_default=True,
     help="Ramp the KL weight linearly from 0 over this many epochs.",
+)
+@click.option(
+    "--objective",
+    type=click.Choice(["elbo", "iwae"]),
+    default="elbo",
+    show_default=True,
+    help="Train on the ELBO or the importance-weighted bound (IWAE).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Posterior samples per image for --objective iwae.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)

@@ -12,6 +12,7 @@ KINDS = ("vae", "ae")
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "leaky_relu", "silu")
 LR_SCHEDULES = ("constant", "cosine")
+OBJECTIVES = ("elbo", "iwae")
 DEFAULT_HIDDEN = {"mlp": (400,), "conv": (32, 64, 128)}
 
 
@@ -24,6 +25,7 @@ class ModelConfig:
     kind: str = "vae"  # "vae" (variational) | "ae" (plain autoencoder baseline)
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" | "gaussian" (learned global scale)
     activation: str = "relu"  # ReLU/LeakyReLU fuse with Conv/Gemm in ONNX Runtime; SiLU does not
+    depth: int = 1  # conv: 3x3 convs per stage (1 = just the strided / upsampling one)
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(v) for v in self.image_shape)  # type: ignore[assignment]
@@ -36,6 +38,8 @@ class ModelConfig:
             raise InputError(f"expected image_shape (C, H, W) of positive sizes, got {self.image_shape}")
         if self.latent_dim < 1:
             raise InputError(f"expected --latent-dim of at least 1, got {self.latent_dim}")
+        if self.depth < 1:
+            raise InputError(f"expected --depth of at least 1, got {self.depth}")
         if not self.hidden or min(self.hidden) < 1:
             raise InputError(f"expected --hidden of positive sizes, got {self.hidden}")
 
@@ -57,6 +61,8 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate
     lr_schedule: str = "constant"  # "constant" | "cosine" (to 0 over all steps)
     beta: float = 1.0  # weight of the KL term (beta-VAE); 1 is the true ELBO
+    objective: str = "elbo"  # "elbo" | "iwae" (importance-weighted bound with `samples` samples)
+    samples: int = 1  # posterior samples per image for the IWAE objective
     kl_warmup_epochs: float = 0.0  # KL weight ramps linearly 0 -> beta over these epochs
     seed: int = 0
     threads: int | None = None  # torch intra-op threads; None leaves torch's default
@@ -66,6 +72,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choice("lr-schedule", self.lr_schedule, LR_SCHEDULES)
+        check_choice("objective", self.objective, OBJECTIVES)
+        if self.samples < 1:
+            raise InputError(f"expected --samples of at least 1, got {self.samples}")
         if self.epochs < 1:
             raise InputError(f"expected --epochs of at least 1, got {self.epochs}")
         if self.batch_size < 1:

@@ -33,6 +33,14 @@ def stage_channels(config: ModelConfig, stages: int) -> list[int]:
     return [config.hidden[min(i, len(config.hidden) - 1)] for i in range(stages)]
 
 
+def extra_convs(channels: int, config: ModelConfig) -> list[nn.Module]:
+    """The (depth - 1) same-size 3x3 convs that follow a stage's first conv."""
+    layers: list[nn.Module] = []
+    for _ in range(config.depth - 1):
+        layers += [nn.Conv2d(channels, channels, 3, padding=1), activation(config.activation)]
+    return layers
+
+
 class ConvEncoder(nn.Module):
     """x (N, C, H, W) -> (z_mean (N, D), z_log_var (N, D)); the AE variant returns (z,)."""
 
@@ -44,6 +52,7 @@ class ConvEncoder(nn.Module):
         layers: list[nn.Module] = []
         for c_in, c_out in zip([c, *channels[:-1]], channels, strict=True):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), activation(config.activation)]
+            layers += extra_convs(c_out, config)
         layers.append(nn.Flatten())
         self.body = nn.Sequential(*layers)
         bottom = channels[-1] * sizes[-1][0] * sizes[-1][1]
@@ -73,17 +82,19 @@ class ConvDecoder(nn.Module):
             nn.Linear(config.latent_dim, channels[-1] * self.sizes[-1][0] * self.sizes[-1][1]),
             activation(config.activation),
         )
+        self.bottom_convs = nn.Sequential(*extra_convs(channels[-1], config))
         # inner stages map channels[i] -> channels[i-1]; the last maps channels[0] -> 4*C
         self.convs = nn.ModuleList(
             nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
         )
+        self.stage_convs = nn.ModuleList(nn.Sequential(*extra_convs(c_out, config)) for c_out in channels[-2::-1])
         self.to_pixels = nn.Conv2d(channels[0], 4 * c, 3, padding=1)
         self.act = activation(config.activation)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.project(z).reshape(-1, *self.bottom)  # (N, C_last, h_last, w_last)
-        for conv, size in zip(self.convs, self.sizes[-2:0:-1], strict=True):
-            h = self.act(conv(F.interpolate(h, size=size, mode="nearest")))
+        h = self.bottom_convs(self.project(z).reshape(-1, *self.bottom))  # (N, C_last, h_last, w_last)
+        for conv, extra, size in zip(self.convs, self.stage_convs, self.sizes[-2:0:-1], strict=True):
+            h = extra(self.act(conv(F.interpolate(h, size=size, mode="nearest"))))
         h = F.pixel_shuffle(self.to_pixels(h), 2)  # (N, C, 2*h1, 2*w1)
         height, width = self.sizes[0]
         if h.shape[-2:] != (height, width):

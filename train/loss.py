@@ -92,3 +92,27 @@ def log_normal_standard(z: torch.Tensor) -> torch.Tensor:
 def log_normal_diag(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
     """log N(z; mean, diag(exp(log_var))) summed over the last axis."""
     return -0.5 * ((z - mean).pow(2) / log_var.exp() + log_var + LOG_2PI).sum(-1)
+
+
+def iwae_loss(
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    z: torch.Tensor,
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    likelihood: str,
+    kl_weight: float,
+    scale: torch.Tensor | None = None,
+) -> LossTerms:
+    """The IWAE objective (Burda et al. 2016) for k samples z (k, B, D) with decoder logits (k*B, ...).
+
+    loss = -mean_x[logsumexp_k(log p(x|z_k) + w * (log p(z_k) - log q(z_k|x))) - log k]; the
+    reported recon and KL are those of the first sample and the closed form, as for the ELBO.
+    """
+    k, n = z.shape[0], z.shape[1]
+    x_rep = x.expand(k, *x.shape).reshape(-1, *x.shape[1:])
+    log_px_z = -reconstruction_nll(logits, x_rep, likelihood, scale).reshape(k, n)
+    log_w = log_px_z + kl_weight * (log_normal_standard(z) - log_normal_diag(z, mean, log_var))
+    loss = -(torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
+    kl = kl_to_standard_normal(mean, log_var).mean()
+    return LossTerms(loss, -log_px_z[0].mean(), kl)

@@ -11,6 +11,7 @@ from vaeport.runtime.errors import InputError
 from vaeport.train.checkpoint import LAST
 from vaeport.train.config import DEFAULT_HIDDEN, ModelConfig, TrainConfig
 from vaeport.train.datasets import ImageData, load_dataset
+from vaeport.train.distributed import from_environment
 from vaeport.train.run_folder import prepare_new_run, read_config, write_config
 from vaeport.train.trainer import Trainer, TrainingInterrupted
 
@@ -41,6 +42,7 @@ def build_config(opts: dict[str, Any], hidden: tuple[int, ...] | None, data: Ima
         kind=opts["kind"],
         likelihood=opts["likelihood"],
         activation=opts["activation"],
+        depth=opts["depth"],
     )
     return TrainConfig(
         dataset=opts["dataset"],
@@ -51,6 +53,8 @@ def build_config(opts: dict[str, Any], hidden: tuple[int, ...] | None, data: Ima
         lr=opts["lr"],
         lr_schedule=opts["lr_schedule"],
         beta=opts["beta"],
+        objective=opts["objective"],
+        samples=opts["samples"],
         kl_warmup_epochs=opts["kl_warmup_epochs"],
         seed=opts["seed"],
         threads=opts["threads"],
@@ -66,8 +70,12 @@ def start_run(opts: dict[str, Any], hidden: tuple[int, ...] | None) -> list[dict
     data = load_dataset(opts["dataset"], opts["data_dir"], opts["image_size"], opts["seed"])
     cfg = build_config(opts, hidden, data)
     check_batch(cfg, data)
-    prepare_new_run(out, force=opts["force"])
-    write_config(out, cfg, data)
+    ranks = from_environment(torch.device(cfg.device))
+    ranks.barrier()  # every rank has validated before rank 0 touches the folder
+    if ranks.is_main:
+        prepare_new_run(out, force=opts["force"])
+        write_config(out, cfg, data)
+    ranks.barrier()
     trainer = Trainer(cfg, data, out, show_progress=not opts["quiet"])
     return trainer.fit()
 
@@ -88,6 +96,6 @@ def resume_run(opts: dict[str, Any], explicit: set[str]) -> list[dict[str, Any]]
     trainer = Trainer(cfg, data, out, show_progress=not opts["quiet"])
     trainer.restore(out / LAST)
     history = trainer.fit()
-    if "epochs" in explicit:
+    if "epochs" in explicit and trainer.dist.is_main:
         write_config(out, cfg, data)
     return history

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,9 +29,10 @@ from vaeport.train.checkpoint import (
 )
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
+from vaeport.train.distributed import from_environment
 from vaeport.train.evaluate import neg_elbo
-from vaeport.train.loss import vae_loss
-from vaeport.train.vae import VAE
+from vaeport.train.loss import LossTerms, iwae_loss, vae_loss
+from vaeport.train.vae import VAE, reparameterize
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
@@ -94,10 +96,20 @@ class Trainer:
         self.show_progress = show_progress
         self.on_step = on_step  # test hook: called with (epoch, step) after every step
         self.device = torch.device(cfg.device)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
-        torch.manual_seed(cfg.seed)  # weight initialisation
+        self.dist = from_environment(self.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        threads = cfg.threads or (max(1, (os.cpu_count() or 1) // self.dist.local_world) if self.dist.enabled else None)
+        if threads:
+            torch.set_num_threads(threads)
+        torch.manual_seed(cfg.seed)  # weight initialisation (the same on every rank)
         self.model = VAE(cfg.model).to(self.device)
+        self.train_model: torch.nn.Module = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(self.model)
+        self.show_progress = show_progress and self.dist.is_main
         self.optimizer = make_optimizer(self.model, cfg.lr)
         self.train_x = torch.from_numpy(data.train).to(self.device)  # (N, C, H, W)
         self.test_x = torch.from_numpy(data.test).to(self.device)
@@ -122,7 +134,8 @@ class Trainer:
         }
 
     def save(self, name: str = LAST) -> None:
-        save_checkpoint(self.run_dir / name, self.state())
+        if self.dist.is_main:
+            save_checkpoint(self.run_dir / name, self.state())
 
     def restore(self, path: Path) -> None:
         state = load_checkpoint(path, map_location=str(self.device))
@@ -133,6 +146,8 @@ class Trainer:
         self.progress = Progress(**state["progress"])
 
     def write_metrics(self) -> None:
+        if not self.dist.is_main:
+            return
         lines = "".join(json.dumps(row) + "\n" for row in self.progress.history)
         atomic_write_bytes(self.run_dir / METRICS_FILE, lambda f: f.write(lines.encode()))
 
@@ -163,6 +178,7 @@ class Trainer:
             finally:
                 bar.close()
             self.end_epoch()
+        self.dist.barrier()
         return p.history
 
     def run_epoch(self, perm: torch.Tensor, total_steps: int, bar: Any) -> None:
@@ -175,19 +191,17 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = learning_rate(cfg, global_step, total_steps)
             idx = perm[p.step * cfg.batch_size : (p.step + 1) * cfg.batch_size]
-            x = self.train_x.index_select(0, idx)  # (B, C, H, W)
-            logits, mean, log_var = model(x, self.noise_rng)
-            terms = vae_loss(
-                logits,
-                x,
-                mean,
-                log_var,
-                cfg.model.likelihood,
-                kl_weight(cfg, global_step, self.steps_per_epoch),
-                model.scale(),
-            )
+            part = self.dist.part(len(idx))
+            x = self.train_x.index_select(0, idx[part])  # (b, C, H, W): this rank's part
+            weight = kl_weight(cfg, global_step, self.steps_per_epoch)
+            terms = self.loss_terms(x, len(idx), part, weight)
+            # DDP averages gradients over ranks: scale each rank's batch mean by its share of the
+            # global batch so the update equals that of the global batch mean.
+            scaled = terms.loss * (len(x) * self.dist.world / len(idx))
             with torch.no_grad():
-                loss, recon, kl = torch.stack([terms.loss, terms.recon, terms.kl]).tolist()  # one sync
+                stats = torch.stack([terms.loss * len(x), terms.recon * len(x), terms.kl * len(x)])
+                loss_sum, recon_sum, kl_sum = self.dist.all_reduce_sum(stats).tolist()  # one sync
+            loss = loss_sum / len(idx)
             if not math.isfinite(loss):
                 kept = self.run_dir / LAST
                 where = f"the last good checkpoint {kept} is kept" if kept.exists() else "no checkpoint was written yet"
@@ -195,13 +209,12 @@ class Trainer:
                     f"non-finite loss ({loss}) at epoch {p.epoch + 1} step {p.step + 1}; {where}; try a lower --lr"
                 )
             self.optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            scaled.backward()
             self.optimizer.step()
-            b = len(x)
-            p.loss_sum += loss * b
-            p.recon_sum += recon * b
-            p.kl_sum += kl * b
-            p.seen += b
+            p.loss_sum += loss_sum
+            p.recon_sum += recon_sum
+            p.kl_sum += kl_sum
+            p.seen += len(idx)
             p.step += 1
             p.train_seconds += time.perf_counter() - started
             if p.step % 10 == 0 or p.step == self.steps_per_epoch:
@@ -213,6 +226,23 @@ class Trainer:
             bar.update(1)
             if self.on_step is not None:
                 self.on_step(p.epoch, p.step)
+
+    def loss_terms(self, x: torch.Tensor, batch: int, part: slice, weight: float) -> LossTerms:
+        """Loss of this rank's images. The noise of the whole global batch is drawn on every rank
+        and sliced, so any number of ranks sees exactly the eps of a single-process run."""
+        model, cfg = self.train_model, self.cfg
+        if not self.model.variational:
+            logits, mean, log_var = model(x)
+            return vae_loss(logits, x, mean, log_var, cfg.model.likelihood, weight, self.model.scale())
+        latent = cfg.model.latent_dim
+        if cfg.objective == "iwae":
+            eps = torch.randn((cfg.samples, batch, latent), generator=self.noise_rng, device=self.device)[:, part]
+            logits, mean, log_var = model(x, eps=eps)  # logits of all k samples: (k*b, C, H, W)
+            z = reparameterize(mean, log_var, eps)  # (k, b, D), the same z the decoder saw
+            return iwae_loss(logits, x, z, mean, log_var, cfg.model.likelihood, weight, self.model.scale())
+        eps = torch.randn((batch, latent), generator=self.noise_rng, device=self.device)[part]
+        logits, mean, log_var = model(x, eps=eps)
+        return vae_loss(logits, x, mean, log_var, cfg.model.likelihood, weight, self.model.scale())
 
     def end_epoch(self) -> None:
         cfg, p = self.cfg, self.progress

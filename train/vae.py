@@ -63,16 +63,21 @@ class VAE(nn.Module):
         return self.log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
 
     def forward(
-        self, x: torch.Tensor, generator: torch.Generator | None = None
+        self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """(logits, mean, log_var) for one posterior sample per image."""
+        """(logits, mean, log_var) for posterior samples z = mean + sigma * eps.
+
+        eps (N, D) gives one sample per image, (k, N, D) gives k (logits then (k*N, C, H, W));
+        when eps is None one sample is drawn from `generator`.
+        """
         mean, log_var = self.encode(x)
         if log_var is None:
             z = mean
         else:
-            eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            if eps is None:
+                eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z = reparameterize(mean, log_var, eps)
-        return self.decode(z), mean, log_var
+        return self.decode(z.reshape(-1, z.shape[-1])), mean, log_var
 
 
 class DecoderImage(nn.Module):

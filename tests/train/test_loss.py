@@ -58,3 +58,28 @@ def test_vae_loss_weights_kl_and_ae_has_none():
     assert float(terms.neg_elbo) == pytest.approx(4 * math.log(2) + 1.5)
     ae = vae_loss(logits, x, mean, None, "bernoulli", kl_weight=1.0)
     assert float(ae.kl) == 0.0 and float(ae.loss) == pytest.approx(4 * math.log(2))
+
+
+def test_iwae_loss_k1_is_the_single_sample_elbo_and_more_samples_tighten_it():
+    from vaeport.train.loss import iwae_loss, log_normal_standard, reconstruction_nll
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 1, 3, 3, generator=gen)
+    mean, log_var = torch.randn(6, 2, generator=gen), torch.randn(6, 2, generator=gen) * 0.1
+    weight = torch.randn(2, 9, generator=gen)
+
+    def decode(z):
+        return (z @ weight).reshape(-1, 1, 3, 3)
+
+    z1 = mean + torch.exp(0.5 * log_var) * torch.randn(1, 6, 2, generator=gen)
+    terms = iwae_loss(decode(z1.reshape(-1, 2)), x, z1, mean, log_var, "bernoulli", 1.0)
+    log_q = log_normal_diag(z1[0], mean, log_var)
+    expected = (reconstruction_nll(decode(z1[0]), x, "bernoulli") + log_q - log_normal_standard(z1[0])).mean()
+    assert float(terms.loss) == pytest.approx(float(expected), rel=1e-5)
+    eps = torch.randn(64, 6, 2, generator=gen)
+    z = mean + torch.exp(0.5 * log_var) * eps
+    single = [
+        float(iwae_loss(decode(z[i : i + 1].reshape(-1, 2)), x, z[i : i + 1], mean, log_var, "bernoulli", 1.0).loss)
+        for i in range(64)
+    ]
+    assert float(iwae_loss(decode(z.reshape(-1, 2)), x, z, mean, log_var, "bernoulli", 1.0).loss) < sum(single) / 64

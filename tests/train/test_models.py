@@ -14,7 +14,7 @@ SHAPES = [(1, 8, 8), (1, 28, 28), (1, 30, 30), (3, 32, 32), (1, 64, 64), (3, 17,
 @pytest.mark.parametrize("kind", ["vae", "ae"])
 def test_shapes(shape, arch, kind):
     hidden = (32,) if arch == "mlp" else (8, 16)
-    model = VAE(ModelConfig(shape, latent_dim=5, arch=arch, hidden=hidden, kind=kind))
+    model = VAE(ModelConfig(shape, latent_dim=5, arch=arch, hidden=hidden, kind=kind, depth=2 if kind == "ae" else 1))
     x = torch.rand(3, *shape)
     with torch.no_grad():
         logits, mean, log_var = model(x, torch.Generator().manual_seed(0))

@@ -29,11 +29,29 @@ def folders(tmp_path_factory):
 @pytest.mark.parametrize("source", ["vae", "vae-model"])
 def test_vae_plot_writes_every_picture(folders, tmp_path, source):
     out = tmp_path / "pics"
-    result = CliRunner().invoke(plot_main, [str(folders[source]), "--compare", str(folders["ae"]),
-                                            "--manifold", str(folders["flat"]), "--out", str(out), "--points", "150"])
+    result = CliRunner().invoke(
+        plot_main,
+        [
+            str(folders[source]),
+            "--compare",
+            str(folders["ae"]),
+            "--manifold",
+            str(folders["flat"]),
+            "--out",
+            str(out),
+            "--points",
+            "150",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
-    expected = {"latent_spaces.png", "random_decodes.png", "reconstructions.png", "interpolations.png",
-                "training_curves.png", "manifold.png"}
+    expected = {
+        "latent_spaces.png",
+        "random_decodes.png",
+        "reconstructions.png",
+        "interpolations.png",
+        "training_curves.png",
+        "manifold.png",
+    }
     assert {p.name for p in out.iterdir()} == expected
     for name in expected:
         with Image.open(out / name) as image:
@@ -43,8 +61,9 @@ def test_vae_plot_writes_every_picture(folders, tmp_path, source):
 
 
 def test_manifold_needs_a_2d_model(folders, tmp_path):
-    result = CliRunner().invoke(plot_main, [str(folders["vae"]), "--manifold", str(folders["vae"]),
-                                            "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        plot_main, [str(folders["vae"]), "--manifold", str(folders["vae"]), "--out", str(tmp_path)]
+    )
     assert result.exit_code != 0 and "latent_dim 2" in result.stderr
 
 
@@ -57,8 +76,21 @@ def test_shipped_recipe_is_deterministic_on_a_short_run(tmp_path):
     data = write_idx_set(tmp_path / "idx")
     rows = []
     for name in ("a", "b"):
-        subprocess.run([str(Path(sys.executable).parent / "vae-train"), *args, "--data-dir", str(data),
-                        "--out", str(tmp_path / name), "--quiet", "--threads", "1"], check=True, timeout=300)
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "vae-train"),
+                *args,
+                "--data-dir",
+                str(data),
+                "--out",
+                str(tmp_path / name),
+                "--quiet",
+                "--threads",
+                "1",
+            ],
+            check=True,
+            timeout=300,
+        )
         rows.append(json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[-1]))
     for key in ("train_loss", "test_neg_elbo", "test_kl"):
         assert rows[0][key] == rows[1][key], key
