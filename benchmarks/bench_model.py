@@ -14,7 +14,7 @@ from vaeport.train.datasets import ImageData, load_dataset
 from vaeport.train.run_folder import prepare_new_run, write_config
 from vaeport.train.trainer import Trainer
 
-# The architecture of the shipped Fashion-MNIST model (models/fashion-mnist/vae.json).
+# The conv decoder the runtime benchmarks use (upsample + conv, sub-pixel last stage, 28x28).
 SHIPPED = {"arch": "conv", "hidden": (32, 64), "latent_dim": 32}
 
 

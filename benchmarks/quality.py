@@ -49,7 +49,9 @@ def train_and_eval(name: str, args: list[str], root: Path) -> dict:
     started = time.perf_counter()
     subprocess.run([str(BIN / "vae-train"), *args, "--out", str(run_dir), "--quiet"], check=True)
     seconds = time.perf_counter() - started
-    subprocess.run([str(BIN / "vae-eval"), str(run_dir), "--k", "100"], check=True, stdout=subprocess.DEVNULL)
+    # last checkpoint: "best" is selected on the test set
+    subprocess.run([str(BIN / "vae-eval"), str(run_dir), "--k", "100", "--checkpoint", "last"], check=True,
+                   stdout=subprocess.DEVNULL)
     result = json.loads((run_dir / "eval.json").read_text())
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {

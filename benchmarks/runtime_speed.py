@@ -166,6 +166,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--gen-n", type=int, default=1_000_000)
     parser.add_argument("--skip-generate", action="store_true")
+    parser.add_argument("--name", default="runtime_speed", help="results file name (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="vaeport-bench-"))
     try:
@@ -237,7 +238,7 @@ def main() -> None:
                 f"the raw decode loop ({raw_rate:,.0f} img/s); peak RSS {gen_small[1]:.0f} MB at {small:,} vs "
                 f"{gen_big[1]:.0f} MB at {n:,} ({100 * (gen_big[1] / gen_small[1] - 1):+.1f}%)"
             )
-        print(f"wrote {write_result('runtime_speed', results)}")
+        print(f"wrote {write_result(args.name, results)}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

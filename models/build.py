@@ -14,7 +14,6 @@ import json
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -42,6 +41,9 @@ Made by this project's own pipeline (`make models`, i.e. `python models/build.py
 {export_cmd}
 ```
 
+The exported weights are the last epoch's (`--checkpoint last`): `best.pt` is chosen on the test
+set and would leak it into the reported numbers.
+
 ## Data
 
 {dataset_line}
@@ -52,7 +54,8 @@ Made by this project's own pipeline (`make models`, i.e. `python models/build.py
 |---|---|---|
 {metric_rows}
 
-Training took {train_seconds:.0f} s on {machine} (`{epochs}` epochs).
+Training took {train_seconds:.0f} s (training steps and per-epoch test evaluation, from
+`metrics.jsonl`) on {machine}, {epochs} epochs.
 
 ## Files
 
@@ -95,14 +98,33 @@ def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
 
 def build(name: str, recipe: dict, runs: Path) -> None:
     run_dir, model_dir = runs / name, HERE / name
-    started = time.perf_counter()
     run([command("vae-train"), *recipe["train"], "--out", str(run_dir), "--force", "--quiet"])
-    train_seconds = time.perf_counter() - started
-    run([command("vae-eval"), str(run_dir), "--k", "100"])
-    run([command("vae-export"), str(run_dir), "--out", str(model_dir), "--name", name, "--force", *recipe["export"]])
+    # The last checkpoint, not "best": best is chosen on the test set, which would leak it into the model.
+    run([command("vae-eval"), str(run_dir), "--k", "100", "--checkpoint", "last"])
+    run(
+        [
+            command("vae-export"),
+            str(run_dir),
+            "--out",
+            str(model_dir),
+            "--name",
+            name,
+            "--force",
+            "--checkpoint",
+            "last",
+            *recipe["export"],
+        ]
+    )
     run(
         [command("vae-eval"), str(model_dir), "--k", "100", "--device", "cpu", "--out", str(run_dir / "eval-onnx.json")]
     )
+    write_card(name, recipe, run_dir, model_dir)
+
+
+def write_card(name: str, recipe: dict, run_dir: Path, model_dir: Path) -> None:
+    """MODEL_CARD.md and eval.json of a model folder, from its run folder's files."""
+    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train_seconds = sum(row["seconds"] + row["eval_seconds"] for row in history)
     torch_eval = json.loads((run_dir / "eval.json").read_text())
     onnx_eval = json.loads((run_dir / "eval-onnx.json").read_text())
     (model_dir / "eval.json").write_text(json.dumps({"torch": torch_eval, "onnx": onnx_eval}, indent=2) + "\n")
@@ -114,7 +136,17 @@ def build(name: str, recipe: dict, runs: Path) -> None:
         about=recipe["about"],
         train_cmd=shlex.join(["vae-train", *recipe["train"], "--out", f"runs/{name}"]),
         export_cmd=shlex.join(
-            ["vae-export", f"runs/{name}", "--out", f"models/{name}", "--name", name, *recipe["export"]]
+            [
+                "vae-export",
+                f"runs/{name}",
+                "--out",
+                f"models/{name}",
+                "--name",
+                name,
+                "--checkpoint",
+                "last",
+                *recipe["export"],
+            ]
         ),
         dataset_line=DATASET_LINES.get(manifest["training"]["dataset"], manifest["training"]["dataset"]),
         metric_rows=metric_rows(torch_eval, onnx_eval),
@@ -134,12 +166,16 @@ def main() -> None:
     parser.add_argument("--only", action="append", help="build only these recipes")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--cards-only", action="store_true", help="rewrite MODEL_CARD.md from existing runs")
     args = parser.parse_args()
     recipes = json.loads((HERE / "recipes.json").read_text())
     for name, recipe in recipes.items():
         if not args.only or name in args.only:
-            build(name, recipe, args.runs)
-    if not args.no_plots:
+            if args.cards_only:
+                write_card(name, recipe, args.runs / name, HERE / name)
+            else:
+                build(name, recipe, args.runs)
+    if not args.no_plots and not args.cards_only:
         run(
             [
                 command("vae-plot"),
