@@ -7,7 +7,7 @@ TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.vaeport-installed
 DEMO   := out/demo
 
-.PHONY: setup demo test test-fast lint bench quality models clean
+.PHONY: setup web-setup web parity demo test test-fast lint bench quality models clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,18 @@ $(STAMP): pyproject.toml
 	touch $@
 
 setup: $(STAMP)
+
+# Node packages for the browser demo and the parity matrix, pinned by web/package-lock.json.
+# Without Node.js this is skipped, and so are the Node/Chromium checks (marked skipped, not faked).
+web-setup:
+	@if command -v npm >/dev/null; then cd web && npm ci --ignore-scripts --no-audit --no-fund --silent; \
+	else echo "npm not found: skipping web/node_modules (Node and browser checks will be skipped)"; fi
+
+web: $(STAMP) web-setup
+	$(BIN)/python web/webtools.py 8000
+
+parity: $(STAMP) web-setup
+	$(BIN)/python benchmarks/parity_matrix.py
 
 demo: $(STAMP)
 	$(BIN)/vae-train --dataset digits --arch mlp --hidden 256 --latent-dim 8 --epochs 30 \
@@ -31,7 +43,7 @@ demo: $(STAMP)
 	@echo "              digits samples $(DEMO)/samples/grid.png,"
 	@echo "              shipped Fashion-MNIST model: $(DEMO)/fashion-samples/grid.png, $(DEMO)/fashion-interpolation.png"
 
-test: $(STAMP)
+test: $(STAMP) web-setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

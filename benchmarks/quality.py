@@ -50,8 +50,11 @@ def train_and_eval(name: str, args: list[str], root: Path) -> dict:
     subprocess.run([str(BIN / "vae-train"), *args, "--out", str(run_dir), "--quiet"], check=True)
     seconds = time.perf_counter() - started
     # last checkpoint: "best" is selected on the test set
-    subprocess.run([str(BIN / "vae-eval"), str(run_dir), "--k", "100", "--checkpoint", "last"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(BIN / "vae-eval"), str(run_dir), "--k", "100", "--checkpoint", "last"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     result = json.loads((run_dir / "eval.json").read_text())
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {

@@ -1,6 +1,6 @@
 """Embed the runtime: sample two images with the torch-free runtime and write the strip between them.
 
-    python examples/interpolate.py models/fashion-mnist out/interpolation.png [--steps 10 --seed 0]
+python examples/interpolate.py models/fashion-mnist out/interpolation.png [--steps 10 --seed 0]
 """
 
 from __future__ import annotations
