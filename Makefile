@@ -21,8 +21,10 @@ setup: $(STAMP)
 # Node packages for the browser demo and the parity matrix, pinned by web/package-lock.json.
 # Without Node.js this is skipped, and so are the Node/Chromium checks (marked skipped, not faked).
 web-setup:
-	@if command -v npm >/dev/null; then cd web && npm ci --ignore-scripts --no-audit --no-fund --silent; \
-	else echo "npm not found: skipping web/node_modules (Node and browser checks will be skipped)"; fi
+	@if ! command -v npm >/dev/null; then echo "npm not found: Node and browser checks will be skipped"; \
+	elif [ -d web/node_modules/onnxruntime-web ] && [ web/node_modules/.package-lock.json -nt web/package-lock.json ]; then :; \
+	else (cd web && npm ci --ignore-scripts --no-audit --no-fund --silent) || \
+	    echo "npm ci failed: Node and browser checks will be skipped"; fi
 
 web: $(STAMP) web-setup
 	$(BIN)/python web/webtools.py 8000
