@@ -96,9 +96,21 @@ def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
     return "\n".join(rows)
 
 
-def build(name: str, recipe: dict, runs: Path) -> None:
+def trained(run_dir: Path, recipe: dict) -> bool:
+    """True when run_dir holds a finished run of exactly this recipe."""
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        epochs = len((run_dir / "metrics.jsonl").read_text().splitlines())
+    except (OSError, json.JSONDecodeError):
+        return False
+    args = recipe["train"]
+    return epochs == config["epochs"] == int(args[args.index("--epochs") + 1]) and (run_dir / "last.pt").exists()
+
+
+def build(name: str, recipe: dict, runs: Path, reuse: bool = False) -> None:
     run_dir, model_dir = runs / name, HERE / name
-    run([command("vae-train"), *recipe["train"], "--out", str(run_dir), "--force", "--quiet"])
+    if not (reuse and trained(run_dir, recipe)):
+        run([command("vae-train"), *recipe["train"], "--out", str(run_dir), "--force", "--quiet"])
     # The last checkpoint, not "best": best is chosen on the test set, which would leak it into the model.
     run([command("vae-eval"), str(run_dir), "--k", "100", "--checkpoint", "last"])
     run(
@@ -167,6 +179,7 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--no-plots", action="store_true")
     parser.add_argument("--cards-only", action="store_true", help="rewrite MODEL_CARD.md from existing runs")
+    parser.add_argument("--reuse-runs", action="store_true", help="skip training when runs/NAME is a finished run")
     args = parser.parse_args()
     recipes = json.loads((HERE / "recipes.json").read_text())
     for name, recipe in recipes.items():
@@ -174,7 +187,7 @@ def main() -> None:
             if args.cards_only:
                 write_card(name, recipe, args.runs / name, HERE / name)
             else:
-                build(name, recipe, args.runs)
+                build(name, recipe, args.runs, reuse=args.reuse_runs)
     if not args.no_plots and not args.cards_only:
         run(
             [
