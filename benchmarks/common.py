@@ -13,6 +13,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vaeport.runtime.atomic import atomic_write_text
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -37,9 +39,7 @@ def median(values: Sequence[float]) -> float:
 def write_result(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"environment": environment(), **payload}, indent=2) + "\n")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps({"environment": environment(), **payload}, indent=2) + "\n")
     return path
 
 

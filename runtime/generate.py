@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from vaeport.runtime.atomic import atomic_write, atomic_write_text
 from vaeport.runtime.errors import InputError
 from vaeport.runtime.png import encode_png, grid
 from vaeport.runtime.sampling import prior_latents
@@ -76,17 +77,6 @@ def chunk_name(spec: GenerateSpec, start: int, end: int) -> str:
     if spec.format == "npy":
         return f"images-{start:010d}-{end - 1:010d}.npy"
     return f"png-{start:010d}-{end - 1:010d}"  # a folder of PNGs
-
-
-def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def decode_range(vae: VAE, spec: GenerateSpec, start: int, end: int) -> Iterator[np.ndarray]:
@@ -157,7 +147,7 @@ def generate(vae: VAE, spec: GenerateSpec, out: Path, progress: Callable[[int], 
     index, count = spec.shard
     record = out / f"generate-{index}-of-{count}.json"
     plan_text = json.dumps({**plan, "shard": [index, count], "complete": False}, indent=2) + "\n"
-    atomic_write(record, lambda f: f.write(plan_text.encode()))
+    atomic_write_text(record, plan_text)
     todo, skipped = [], 0
     for start, end in chunks_of_shard(spec):
         if (out / chunk_name(spec, start, end)).exists():
@@ -189,5 +179,5 @@ def generate(vae: VAE, spec: GenerateSpec, out: Path, progress: Callable[[int], 
         "images_per_second": written / seconds if seconds > 0 and written else None,
     }
     text = json.dumps(summary, indent=2) + "\n"
-    atomic_write(record, lambda f: f.write(text.encode()))
+    atomic_write_text(record, text)
     return summary

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import click
 
+from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.cli_support import OneLineErrors
 from vaeport.runtime.errors import require_module
 from vaeport.runtime.files import MANIFEST_FILE
@@ -36,13 +35,6 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     rows.append(("reconstruction MSE (per pixel)", f"{result['test_mse']:.5f}"))
     rows.append(("active units", f"{result['active_units']} / {result['latent_dim']}"))
     return rows
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def evaluate_model_folder(folder: Path, k: int, seed: int, data_dir: Path | None, device: str) -> dict[str, Any]:
@@ -116,5 +108,5 @@ def main(path: Path, k: int, checkpoint: str, seed: int, data_dir: Path | None, 
     result["seconds"] = time.perf_counter() - started
     click.echo(format_table(report_rows(result)))
     target = out or path / "eval.json"
-    write_json(target, result)
+    atomic_write_text(target, json.dumps(result, indent=2) + "\n")
     click.echo(f"wrote {target}")

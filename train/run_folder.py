@@ -9,8 +9,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.errors import InputError
-from vaeport.train.checkpoint import LAST, atomic_write_bytes
+from vaeport.train.checkpoint import LAST
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
 from vaeport.train.trainer import CONFIG_FILE
@@ -60,7 +61,7 @@ def write_config(out: Path, cfg: TrainConfig, data: ImageData) -> None:
         "versions": package_versions("vaeport", "torch", "numpy"),
     }
     text = json.dumps(record, indent=2) + "\n"
-    atomic_write_bytes(out / CONFIG_FILE, lambda f: f.write(text.encode()))
+    atomic_write_text(out / CONFIG_FILE, text)
 
 
 def read_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:

@@ -19,14 +19,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.errors import TrainingError, VaeportError
-from vaeport.train.checkpoint import (
-    BEST,
-    LAST,
-    atomic_write_bytes,
-    load_checkpoint,
-    save_checkpoint,
-)
+from vaeport.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
@@ -154,7 +149,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         lines = "".join(json.dumps(row) + "\n" for row in self.progress.history)
-        atomic_write_bytes(self.run_dir / METRICS_FILE, lambda f: f.write(lines.encode()))
+        atomic_write_text(self.run_dir / METRICS_FILE, lines)
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> list[dict[str, Any]]:
