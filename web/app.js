@@ -13,21 +13,23 @@ async function main() {
   const d = model.manifest.model.latent_dim;
   let latents = [];
   const edited = new Float32Array(d);
+  const sliders = [];
 
   async function drawSamples() {
     latents = sampleLatents(64, d, Number(document.getElementById("seed").value));
-    drawGrid(document.getElementById("grid"), await decode(model, latents), 64, image, 8);
+    drawGrid(document.getElementById("grid"), await decode(model, latents), 64, image, 8, 2);
     edited.set(latents[0]);
+    sliders.forEach((slider, i) => { slider.value = edited[i]; }); // start from sample 1's latent
     await Promise.all([drawInterpolation(), drawEdited()]);
   }
   async function drawInterpolation() {
     const t = Number(document.getElementById("t").value);
     const frames = [0, 0.25, 0.5, 0.75, 1].map((s) => Float32Array.from(slerp(latents[0], latents[1], s)));
     frames.splice(2, 1, Float32Array.from(slerp(latents[0], latents[1], t)));
-    drawGrid(document.getElementById("interp"), await decode(model, frames), 5, image, 5, 4);
+    drawGrid(document.getElementById("interp"), await decode(model, frames), 5, image, 5, 3);
   }
   async function drawEdited() {
-    drawGrid(document.getElementById("edit"), await decode(model, [edited]), 1, image, 1, 6);
+    drawGrid(document.getElementById("edit"), await decode(model, [edited]), 1, image, 1, 5);
   }
   const dims = document.getElementById("dims");
   for (let i = 0; i < Math.min(DIMS, d); i++) {
@@ -37,6 +39,7 @@ async function main() {
     slider.addEventListener("input", () => { edited[i] = Number(slider.value); drawEdited(); });
     label.append(slider);
     dims.append(label);
+    sliders.push(slider);
   }
   document.getElementById("seed").addEventListener("change", drawSamples);
   document.getElementById("t").addEventListener("input", drawInterpolation);

@@ -25,9 +25,9 @@ def test_train_then_eval_on_digits(tmp_path):
             "--dataset",
             "digits",
             "--arch",
-            "conv",
+            "mlp",
             "--hidden",
-            "16,32",
+            "128",
             "--latent-dim",
             "4",
             "--epochs",
@@ -45,7 +45,7 @@ def test_train_then_eval_on_digits(tmp_path):
     assert "done: 3 epochs" in train.stdout
     assert "epoch 3/3" in train.stderr  # per-epoch lines beside the progress bar
     config = json.loads((out / "config.json").read_text())
-    assert config["model"]["arch"] == "conv" and config["data"]["image_shape"] == [1, 8, 8]
+    assert config["model"]["arch"] == "mlp" and config["data"]["image_shape"] == [1, 8, 8]
     assert config["versions"]["torch"].startswith("2.")
     evaluate = subprocess.run([script("vae-eval"), str(out), "--k", "20"], capture_output=True, text=True, timeout=300)
     assert evaluate.returncode == 0, evaluate.stderr

@@ -6,7 +6,7 @@ import { chromium } from "playwright-core";
 const args = process.argv.slice(2);
 const url = args[0];
 const option = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const [width, height] = (option("--size") ?? "1100x760").split("x").map(Number);
+const [width, height] = (option("--size") ?? "1200x800").split("x").map(Number);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
