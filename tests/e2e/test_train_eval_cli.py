@@ -102,6 +102,9 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell without job control starts background jobs with SIGINT ignored, and Python then
+        # keeps ignoring it: give the child the default disposition so Ctrl-C reaches it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while not (out / "metrics.jsonl").exists() and time.time() < deadline:
