@@ -15,7 +15,7 @@ from vaeport.train.run_folder import prepare_new_run, write_config
 from vaeport.train.trainer import Trainer
 
 # The conv decoder the runtime benchmarks use (upsample + conv, sub-pixel last stage, 28x28).
-SHIPPED = {"arch": "conv", "hidden": (32, 64), "latent_dim": 32}
+CONV_DECODER = {"arch": "conv", "hidden": (32, 64), "latent_dim": 32}
 
 
 def fashion_subset(root: Path, n: int = 4096) -> tuple[ImageData, str]:
@@ -36,7 +36,7 @@ def make_models(root: Path, fp16: bool = False, int8: bool = False, **arch: obje
     """(run folder, model folder, export seconds incl. the gate) for a 1-epoch run on 4096 images."""
     import time
 
-    spec = {**SHIPPED, **arch}
+    spec = {**CONV_DECODER, **arch}
     root.mkdir(parents=True, exist_ok=True)
     data, dataset = fashion_subset(root)
     cfg = TrainConfig(
