@@ -87,6 +87,9 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "fashion-mnist")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "parity.md")
+    parser.add_argument(
+        "--json", type=Path, default=None, help="results file (default benchmarks/results/parity_matrix.json)"
+    )
     args = parser.parse_args()
     manifest = verify_folder(args.model_dir)
     graphs = {
@@ -155,7 +158,12 @@ def main() -> None:
         rows.append(row("onnxruntime-cuda (fp32)", reference, None, FP32, "no CUDA GPU / onnxruntime-gpu here"))
 
     write_markdown(args.out, args.model_dir, rows)
-    path = write_result("parity_matrix", {"model_dir": str(args.model_dir), "batch": BATCH, "rows": rows})
+    payload = {"model_dir": str(args.model_dir), "batch": BATCH, "rows": rows}
+    if args.json is None:
+        path = write_result("parity_matrix", payload)
+    else:
+        path = args.json
+        path.write_text(json.dumps(payload, indent=2) + "\n")
     for r in rows:
         extra = f"max {r['max_abs']:.2e} mean {r['mean_abs']:.2e}" if "max_abs" in r else r.get("reason", "")
         print(f"{r['status']:>7}  {r['runtime']:<45} {extra}")

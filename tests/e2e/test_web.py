@@ -52,6 +52,38 @@ def write_inputs(path, model_dir):
     return x, z
 
 
+@pytest.mark.slow
+def test_parity_matrix_on_a_small_model(small_model, tmp_path):
+    """The whole matrix (a smaller model than the shipped one): every column passes or says why it skipped."""
+    import subprocess
+
+    run_dir = small_model.parent / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "parity_matrix.py"),
+            "--model-dir",
+            str(small_model),
+            "--run-dir",
+            str(run_dir),
+            "--out",
+            str(tmp_path / "parity.md"),
+            "--json",
+            str(tmp_path / "parity.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    rows = {r["runtime"]: r for r in json.loads((tmp_path / "parity.json").read_text())["rows"]}
+    for name in ("torch eager (fp32)", "onnxruntime-cpu, optimization disabled", "onnx.reference (batch 4)"):
+        assert rows[name]["status"] == "pass", name
+    for row in rows.values():
+        assert row["status"] == "pass" or (row["status"] == "skipped" and row["reason"])
+    assert "| runtime | status |" in (tmp_path / "parity.md").read_text()
+
+
 @pytest.mark.skipif(webtools.missing_node() is not None, reason=str(webtools.missing_node()))
 def test_onnxruntime_node_matches_python(small_model, tmp_path):
     x, z = write_inputs(tmp_path / "inputs.json", small_model)
