@@ -35,6 +35,13 @@ def python_outputs(model_dir, part, x):
     return session.run(None, {session.get_inputs()[0].name: x})
 
 
+def assert_matches_python(model_dir, got, x, z):
+    """Another runtime's flat outputs equal Python onnxruntime's within the fp32 gate's tolerance."""
+    for part, data in (("encoder", x), ("decoder", z)):
+        for want, out in zip(python_outputs(model_dir, part, data), got[part], strict=True):
+            np.testing.assert_allclose(np.asarray(out).reshape(want.shape), want, rtol=1e-3, atol=1e-4)
+
+
 def write_inputs(path, model_dir):
     manifest = json.loads((model_dir / "vae.json").read_text())
     image = manifest["image"]
@@ -88,9 +95,7 @@ def test_parity_matrix_on_a_small_model(small_model, tmp_path):
 def test_onnxruntime_node_matches_python(small_model, tmp_path):
     x, z = write_inputs(tmp_path / "inputs.json", small_model)
     got = webtools.node_parity(small_model, tmp_path / "inputs.json")
-    for part, data in (("encoder", x), ("decoder", z)):
-        for want, out in zip(python_outputs(small_model, part, data), got[part], strict=True):
-            np.testing.assert_allclose(np.asarray(out).reshape(want.shape), want, rtol=1e-3, atol=1e-4)
+    assert_matches_python(small_model, got, x, z)
 
 
 @pytest.mark.slow
@@ -100,9 +105,7 @@ def test_onnxruntime_web_matches_python(small_model, tmp_path):
     mounts = {"/web/": webtools.WEB, "/model/": small_model, "/inputs.json": tmp_path / "inputs.json"}
     with webtools.serve(mounts) as base:
         got = webtools.browser(f"{base}/web/parity.html", "runParity('/model/', '/inputs.json')")
-    for part, data in (("encoder", x), ("decoder", z)):
-        for want, out in zip(python_outputs(small_model, part, data), got[part], strict=True):
-            np.testing.assert_allclose(np.asarray(out).reshape(want.shape), want, rtol=1e-3, atol=1e-4)
+    assert_matches_python(small_model, got, x, z)
 
 
 @pytest.mark.slow
