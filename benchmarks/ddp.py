@@ -21,23 +21,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median, print_table, write_result
+from common import TUTORIAL_MODEL, median, print_table, write_result
 
 BIN = Path(sys.executable).parent
-MODEL = [
-    "--dataset",
-    "fashion-mnist",
-    "--arch",
-    "mlp",
-    "--hidden",
-    "400",
-    "--latent-dim",
-    "20",
-    "--batch-size",
-    "128",
-    "--lr",
-    "1e-3",
-]
 
 COMM_PROBE = """
 import os, time, torch, torch.distributed as dist
@@ -70,7 +56,7 @@ dist.destroy_process_group()
 
 
 def train(out: Path, processes: int, epochs: int) -> float:
-    args = [*MODEL, "--epochs", str(epochs), "--out", str(out), "--quiet"]
+    args = [*TUTORIAL_MODEL, "--epochs", str(epochs), "--out", str(out), "--quiet"]
     if processes == 1:
         cmd = [str(BIN / "vae-train"), *args, "--threads", "2"]
     else:

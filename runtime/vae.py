@@ -25,14 +25,13 @@ INTERPOLATIONS = ("slerp", "linear")
 def check_io(session: Any, spec: dict[str, Any], name: str) -> None:
     """The graph's own input/output names, ranks and fixed sizes must match the manifest."""
 
-    def actual(values: list[Any]) -> list[tuple[str, list[Any]]]:
-        return [(v.name, [d if isinstance(d, int) else "N" for d in v.shape]) for v in values]
+    def described(pairs: list[tuple[str, list[Any]]]) -> list[tuple[str, list[Any]]]:
+        return [(name, [d if isinstance(d, int) else "N" for d in shape]) for name, shape in pairs]
 
-    def listed(values: list[dict[str, Any]]) -> list[tuple[str, list[Any]]]:
-        return [(v["name"], [d if isinstance(d, int) else "N" for d in v["shape"]]) for v in values]
-
-    got = (actual(session.get_inputs()), actual(session.get_outputs()))
-    want = (listed(spec["inputs"]), listed(spec["outputs"]))
+    got = tuple(
+        described([(v.name, v.shape) for v in values]) for values in (session.get_inputs(), session.get_outputs())
+    )
+    want = tuple(described([(v["name"], v["shape"]) for v in spec[key]]) for key in ("inputs", "outputs"))
     if got != want:
         raise ModelFolderError(f"{name}: expected inputs/outputs {want} as listed in the manifest, got {got}")
 

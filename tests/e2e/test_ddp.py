@@ -35,6 +35,12 @@ def torchrun() -> str | None:
     return str(BIN / "torchrun") if (BIN / "torchrun").exists() else shutil.which("torchrun")
 
 
+def torchrun_train(*args: str) -> subprocess.CompletedProcess:
+    """`vae-train` as 2 gloo processes under torchrun on this machine."""
+    cmd = [torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "vaeport.train", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("extra", [[], ["--objective", "iwae", "--samples", "3"]], ids=["elbo", "iwae"])
 def test_two_processes_match_one(tmp_path, extra):
@@ -45,23 +51,7 @@ def test_two_processes_match_one(tmp_path, extra):
         timeout=300,
     )
     assert single.returncode == 0, single.stderr
-    multi = subprocess.run(
-        [
-            torchrun(),
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "vaeport.train",
-            *ARGS,
-            *extra,
-            "--out",
-            str(tmp_path / "two"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    multi = torchrun_train(*ARGS, *extra, "--out", str(tmp_path / "two"))
     assert multi.returncode == 0, multi.stderr[-3000:]
     one = torch.load(tmp_path / "one" / "last.pt", weights_only=True)
     two = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
@@ -79,27 +69,8 @@ def test_two_processes_match_one(tmp_path, extra):
 @pytest.mark.slow
 def test_resume_under_torchrun(tmp_path):
     out = tmp_path / "run"
-    base = [torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "vaeport.train", *ARGS]
-    first = subprocess.run([*base, "--out", str(out)], capture_output=True, text=True, timeout=300)
+    first = torchrun_train(*ARGS, "--out", str(out))
     assert first.returncode == 0, first.stderr[-3000:]
-    resumed = subprocess.run(
-        [
-            torchrun(),
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "vaeport.train",
-            "--out",
-            str(out),
-            "--resume",
-            "--epochs",
-            "3",
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = torchrun_train("--out", str(out), "--resume", "--epochs", "3", "--quiet")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
