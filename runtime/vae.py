@@ -13,10 +13,11 @@ import numpy as np
 
 from vaeport.runtime.errors import InputError, ModelFolderError
 from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT
+from vaeport.runtime.graph_runner import GraphRunner
 from vaeport.runtime.inputs import as_images, as_latents, check_count
 from vaeport.runtime.manifest import VARIANTS, Manifest, check_folder_contents, read_manifest, read_verified
 from vaeport.runtime.sampling import posterior_noise, prior_latents, reparameterize, slerp
-from vaeport.runtime.session import SessionSettings, active_device, create_session
+from vaeport.runtime.session import SessionSettings
 
 DEFAULT_BATCH = 256
 INTERPOLATIONS = ("slerp", "linear")
@@ -39,13 +40,13 @@ def check_io(session: Any, spec: dict[str, Any], name: str) -> None:
 class VAE:
     """A loaded model folder. Create with `VAE.load(path)`."""
 
-    def __init__(self, manifest: Manifest, encoder: Any, decoder: Any, variant: str, batch_size: int) -> None:
+    def __init__(self, manifest: Manifest, encoder: GraphRunner, decoder: GraphRunner, variant: str) -> None:
         self._manifest = manifest
         self._encoder = encoder
         self._decoder = decoder
         self.variant = variant
-        self.batch_size = batch_size
-        self.device = active_device(decoder)  # "cpu" or "cuda": what actually runs
+        self.batch_size = decoder.batch_size
+        self.device = decoder.device  # "cpu" or "cuda": what actually runs
 
     @classmethod
     def load(
@@ -69,13 +70,13 @@ class VAE:
             if name in wanted.values():
                 graphs[name] = data
         settings = SessionSettings(device=device, threads=threads)
-        sessions = []
-        for name in wanted.values():
+        runners = []
+        for name, input_name in zip(wanted.values(), (ENCODER_INPUT, DECODER_INPUT), strict=True):
             # Sessions are built from the very bytes that were hashed: no window to swap the file.
-            session = create_session(graphs[name], settings)
-            check_io(session, manifest.file_spec(name), name)
-            sessions.append(session)
-        return cls(manifest, sessions[0], sessions[1], variant, batch_size)
+            runner = GraphRunner(graphs[name], settings, input_name, batch_size)
+            check_io(runner.session, manifest.file_spec(name), name)
+            runners.append(runner)
+        return cls(manifest, runners[0], runners[1], variant)
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -101,23 +102,14 @@ class VAE:
         )
 
     # -- graphs --------------------------------------------------------------------------------
-    def _run_batched(self, session: Any, input_name: str, array: np.ndarray) -> list[np.ndarray]:
-        parts = [
-            session.run(None, {input_name: array[i : i + self.batch_size]})
-            for i in range(0, len(array), self.batch_size)
-        ]
-        if len(parts) == 1:
-            return parts[0]
-        return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
-
     def encode(self, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """(z_mean, z_log_var), each [N, D]; for a plain autoencoder (z, None)."""
-        outputs = self._run_batched(self._encoder, ENCODER_INPUT, as_images(x, self.image_shape))
+        outputs = self._encoder.run(as_images(x, self.image_shape))
         return (outputs[0], outputs[1]) if self.variational else (outputs[0], None)
 
     def decode(self, z: Any) -> np.ndarray:
         """Images [N, C, H, W] in [0, 1] (Bernoulli: probabilities; Gaussian: means)."""
-        return self._run_batched(self._decoder, DECODER_INPUT, as_latents(z, self.latent_dim))[0]
+        return self._decoder.run(as_latents(z, self.latent_dim))[0]
 
     # -- sampling ------------------------------------------------------------------------------
     def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
