@@ -1,0 +1,88 @@
+"""Recipe search for the shipped Fashion-MNIST model: short proxy runs of candidate recipes, side by side.
+
+Every trial trains with the same budget in epochs (default 30, cosine schedule) from seed 0 and is
+scored by vae-eval's IWAE-100 bound on the official test set (last checkpoint). A proxy ranks
+ideas cheaply; the winner still has to be run at full length (`benchmarks/quality.py`).
+Results are written after each trial, so an interrupted search resumes where it stopped.
+
+    python benchmarks/quality_trials.py [--epochs 30] [--only NAME ...] [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, print_table, write_result
+from quality import train_and_eval
+
+COMMON = ["--dataset", "fashion-mnist", "--latent-dim", "32", "--lr-schedule", "cosine"]  # batch 128 unless set
+
+
+def mlp(hidden: str = "512,256", lr: str = "2e-3", *extra: str) -> list[str]:
+    return ["--arch", "mlp", "--hidden", hidden, "--lr", lr, *extra]
+
+
+SILU = ("--activation", "silu")
+# name -> (what it tests, extra vae-train flags; `--warmup F`: KL warm-up over a fraction F of the epochs)
+TRIALS: dict[str, tuple[str, list[str]]] = {
+    "mlp": ("the shipped recipe's shape: MLP 512-256, ReLU", mlp("512,256", "2e-3", "--warmup", "1/10")),
+    "mlp-silu": ("SiLU instead of ReLU", mlp("512,256", "2e-3", *SILU, "--warmup", "1/10")),
+    "mlp-batch256": ("batch 256, lr 3e-3", mlp("512,256", "3e-3", "--batch-size", "256", "--warmup", "1/10")),
+    "mlp-wide": ("2x wider: 1024-512, lr 1.5e-3", mlp("1024,512", "1.5e-3", "--warmup", "1/10")),
+    "mlp-deep": ("3 hidden layers 512-512-256, SiLU", mlp("512,512,256", "2e-3", *SILU, "--warmup", "1/10")),
+    "mlp-silu-warmup33": ("SiLU, KL warm-up over the first third", mlp("512,256", "2e-3", *SILU, "--warmup", "1/3")),
+    "mlp-silu-warmup67": ("SiLU, KL warm-up over two thirds", mlp("512,256", "2e-3", *SILU, "--warmup", "2/3")),
+    "mlp-silu-iwae4": (
+        "SiLU, warm-up 1/3, IWAE objective k=4",
+        mlp("512,256", "2e-3", *SILU, "--warmup", "1/3", "--objective", "iwae", "--samples", "4"),
+    ),
+    "conv-16-32": (
+        "conv encoder/decoder, channels 16,32, SiLU",
+        ["--arch", "conv", "--hidden", "16,32", "--lr", "2e-3", *SILU, "--warmup", "1/10"],
+    ),
+}
+
+
+def trial_args(flags: list[str], epochs: int) -> list[str]:
+    """Expand the `--warmup FRACTION` shorthand into --kl-warmup-epochs for this many epochs."""
+    args, it = [], iter(flags)
+    for flag in it:
+        if flag == "--warmup":
+            args += ["--kl-warmup-epochs", f"{float(Fraction(next(it)) * epochs):g}"]
+        else:
+            args.append(flag)
+    return [*COMMON, *args, "--epochs", str(epochs), "--seed", "0"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--only", nargs="*", choices=sorted(TRIALS), help="run just these trials")
+    parser.add_argument("--force", action="store_true", help="rerun trials already in the results file")
+    args = parser.parse_args()
+    name = f"quality_trials_{args.epochs}ep"
+    path = RESULTS / f"{name}.json"
+    results = json.loads(path.read_text())["trials"] if path.exists() else {}
+    with tempfile.TemporaryDirectory(prefix="vaeport-trials-") as tmp:
+        for trial in args.only or TRIALS:
+            if trial in results and not args.force:
+                continue
+            about, flags = TRIALS[trial]
+            print(f"== {trial}: {about}", flush=True)
+            results[trial] = {"about": about, **train_and_eval(trial, trial_args(flags, args.epochs), Path(tmp))}
+            write_result(name, {"epochs": args.epochs, "trials": results})
+    rows = [
+        [t, r["test_iwae100_nll"], r["test_neg_elbo"], r["active_units"], r["train_seconds"]]
+        for t, r in sorted(results.items(), key=lambda kv: kv[1]["test_iwae100_nll"])
+    ]
+    print_table(["trial", "IWAE-100 nats", "-ELBO", "active units", "train s"], rows)
+
+
+if __name__ == "__main__":
+    main()
