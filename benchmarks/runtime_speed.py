@@ -1,7 +1,7 @@
 """vaeport.runtime speed, side by side in one run (medians of alternating repeats):
 
 1. decode images/s: vaeport.runtime (ONNX Runtime) vs torch eager with the same weights, B=1, 64, 256;
-   plus tiny batches on a one-thread session vs a thread per core (the runtime's SMALL_BATCH);
+   plus tiny batches on a one-thread session vs a thread per core (the runtime's default);
 2. the decoder's FLOPs x images/s as a share of numpy sgemm GFLOP/s measured in the same run;
 3. cold start in a fresh process (import, load with hash checks, sample 16) and its peak RSS,
    against a bare `import torch`;
@@ -30,7 +30,6 @@ from bench_model import make_models
 from common import median, print_table, write_result
 
 from vaeport.runtime import VAE
-from vaeport.runtime.graph_runner import SMALL_BATCH
 from vaeport.train.load import load_run
 from vaeport.train.vae import DecoderImage
 
@@ -91,8 +90,8 @@ def decode_rates(vae: VAE, torch_decoder: torch.nn.Module, batch: int, repeats: 
 
 
 def small_batch_rates(model_dir: Path, repeats: int) -> dict[int, dict[str, object]]:
-    """Decode img/s of a one-thread session vs one with a thread per core, at tiny batch sizes:
-    where the runtime's SMALL_BATCH threshold comes from."""
+    """Decode img/s of a one-thread session vs one with a thread per core, at tiny batch sizes
+    (does a single image pay more for the thread pool's hand-off than it gains?)."""
     single = VAE.load(model_dir, device="cpu", threads=1)
     pooled = VAE.load(model_dir, device="cpu", threads=os.cpu_count() or 1)
     rates: dict[int, dict[str, object]] = {}
@@ -127,7 +126,6 @@ COLD_RUNTIME = (
 import sys, time
 t = time.perf_counter()
 from vaeport.runtime import VAE
-from vaeport.runtime.graph_runner import SMALL_BATCH
 vae = VAE.load(sys.argv[1], device="cpu")
 vae.sample(16, seed=0)
 print(time.perf_counter() - t, peak_rss_mb())
@@ -156,7 +154,6 @@ RAW_LOOP = (
     + """
 import sys, time
 from vaeport.runtime import VAE
-from vaeport.runtime.graph_runner import SMALL_BATCH
 from vaeport.runtime.sampling import prior_latents
 vae = VAE.load(sys.argv[1], device="cpu")
 n, batch = int(sys.argv[2]), 256
@@ -216,7 +213,7 @@ def main() -> None:
 
         small = small_batch_rates(args.model_dir, args.repeats)
         results["small_batch_one_thread_vs_thread_per_core"] = small
-        print(f"\nsmall batches, one thread vs {os.cpu_count()} (the runtime uses one up to B={SMALL_BATCH}):")
+        print(f"\nsmall batches, a one-thread session vs {os.cpu_count()} threads (the runtime's default):")
         print_table(
             ["batch", "1 thread img/s", "per-core img/s", "ratio"],
             [[b, median(r["one_thread"]), median(r["thread_per_core"]), r["ratio"]] for b, r in small.items()],

@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,10 @@ def decode_range(vae: VAE, spec: GenerateSpec, start: int, end: int) -> Iterator
         yield vae.decode(prior_latents(spec.seed, s, e - s, vae.latent_dim, spec.temperature))
 
 
-def write_chunk(vae: VAE, spec: GenerateSpec, out: Path, start: int, end: int, on_batch: Callable[[int], None]) -> None:
+def decode_chunk(
+    vae: VAE, spec: GenerateSpec, out: Path, start: int, end: int, on_batch: Callable[[int], None]
+) -> Callable[[], None]:
+    """Decode images start..end-1 and return the call that writes them to their final name."""
     name = chunk_name(spec, start, end)
     if spec.format == "npy":
         buffer = np.empty((end - start, *vae.image_shape), dtype=np.float32)
@@ -95,21 +99,36 @@ def write_chunk(vae: VAE, spec: GenerateSpec, out: Path, start: int, end: int, o
             buffer[filled : filled + len(images)] = images
             filled += len(images)
             on_batch(len(images))
-        atomic_write(out / name, lambda f: np.save(f, buffer))
-    elif spec.format == "grid":
+        return lambda: atomic_write(out / name, lambda f: np.save(f, buffer))
+    if spec.format == "grid":
         images = np.concatenate(list(decode_range(vae, spec, start, end)))
         on_batch(len(images))
-        atomic_write(out / name, lambda f: f.write(encode_png(grid(images))))
-    else:
-        # PNGs go into a temporary folder renamed when complete, so a chunk is all there or absent.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
-        index = start
-        for images in decode_range(vae, spec, start, end):
-            for image in images:
-                (tmp / f"{index:010d}.png").write_bytes(encode_png(image))
-                index += 1
-            on_batch(len(images))
-        os.replace(tmp, out / name)
+        return lambda: atomic_write(out / name, lambda f: f.write(encode_png(grid(images))))
+    # PNGs go into a temporary folder renamed when complete, so a chunk is all there or absent.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+    index = start
+    for images in decode_range(vae, spec, start, end):
+        for image in images:
+            (tmp / f"{index:010d}.png").write_bytes(encode_png(image))
+            index += 1
+        on_batch(len(images))
+    return lambda: os.replace(tmp, out / name)
+
+
+def write_chunks(
+    vae: VAE, spec: GenerateSpec, out: Path, todo: list[tuple[int, int]], on_batch: Callable[[int], None]
+) -> None:
+    """Decode chunk k+1 while a writer thread saves (and fsyncs) chunk k. At most one write is
+    pending, so memory holds two chunks whatever n is; ONNX Runtime and file IO release the GIL."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaeport-writer") as writer:
+        pending: Future[None] | None = None
+        for start, end in todo:
+            finish = decode_chunk(vae, spec, out, start, end, on_batch)
+            if pending is not None:
+                pending.result()  # a failed write stops the run here
+            pending = writer.submit(finish)
+        if pending is not None:
+            pending.result()
 
 
 def fingerprint(vae: VAE, spec: GenerateSpec) -> dict[str, Any]:
@@ -163,8 +182,7 @@ def generate(vae: VAE, spec: GenerateSpec, out: Path, progress: Callable[[int], 
         if progress is not None:
             progress(count)
 
-    for start, end in todo:
-        write_chunk(vae, spec, out, start, end, on_batch)
+    write_chunks(vae, spec, out, todo, on_batch)
     seconds = time.perf_counter() - started
     summary = {
         **plan,

@@ -73,6 +73,25 @@ def test_resume_after_interruption(vae, tmp_path):
         np.testing.assert_array_equal(cut[name], full[name])
 
 
+def test_a_failed_background_write_stops_the_run(vae, tmp_path, monkeypatch):
+    import vaeport.runtime.generate as gen
+
+    real, calls = gen.atomic_write, []
+
+    def fail_second(path, write, sync=True):
+        calls.append(path.name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real(path, write, sync)
+
+    monkeypatch.setattr(gen, "atomic_write", fail_second)
+    with pytest.raises(OSError, match="disk full"):
+        generate(vae, GenerateSpec(n=4000, seed=0, chunk_size=1000), tmp_path)
+    assert list(npy_files(tmp_path)) == ["images-0000000000-0000000999.npy"]
+    assert len(calls) == 2  # the run stopped at the failed chunk instead of decoding on
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
 def test_other_generation_in_out_is_refused(vae, tmp_path):
     generate(vae, GenerateSpec(n=100, seed=1), tmp_path)
     with pytest.raises(InputError, match="differs in seed"):

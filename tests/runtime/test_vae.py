@@ -76,25 +76,6 @@ def test_batching_matches_one_batch(digits_model, images):
     np.testing.assert_allclose(small.decode(z), big.decode(z), atol=1e-6)
 
 
-def test_tiny_batches_use_a_one_thread_session(digits_model, images, monkeypatch):
-    monkeypatch.setattr("vaeport.runtime.graph_runner.os.cpu_count", lambda: 4)
-    vae = VAE.load(digits_model, device="cpu", batch_size=5)
-    z = vae.sample_latent(11, seed=0)  # batches of 5, 5 and 1 rows: the last runs on the small session
-    assert vae._decoder._small is None
-    many = vae.decode(z)
-    small = vae._decoder._small
-    assert small is not None and small.get_session_options().intra_op_num_threads == 1
-    one_by_one = np.concatenate([vae.decode(row) for row in z])
-    np.testing.assert_allclose(one_by_one, many, atol=1e-6)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        threaded = list(pool.map(vae.decode, z))
-    np.testing.assert_array_equal(np.concatenate(threaded), one_by_one)
-    assert vae._decoder._small is small  # created once
-    pinned = VAE.load(digits_model, device="cpu", threads=2)
-    pinned.decode(z[0])
-    assert pinned._decoder._small is None  # an explicit thread count is respected for every batch
-
-
 def test_interpolate(vae, images):
     for method in ("slerp", "linear"):
         frames = vae.interpolate(images[0], images[1], steps=6, method=method)
