@@ -1,10 +1,11 @@
 """vaeport.runtime speed, side by side in one run (medians of alternating repeats):
 
-1. decode images/s: vaeport.runtime (ONNX Runtime) vs torch eager with the same weights, B=1, 64, 256;
+1. decode images/s: vaeport.runtime (ONNX Runtime) vs torch eager with the same weights, B=1, 64, 256,
+   each in its own fresh process, alternating;
    plus tiny batches on a one-thread session vs a thread per core (the runtime's default);
 2. the decoder's FLOPs x images/s as a share of numpy sgemm GFLOP/s measured in the same run;
 3. cold start in a fresh process (import, load with hash checks, sample 16) and its peak RSS,
-   against a bare `import torch`;
+   against a bare `import torch`: in this checkout's venv and in a fresh venv with the wheel;
 4. `vae-generate` of N images (default 1,000,000) to .npy shards: images/s as a share of the raw
    decode loop, and peak RSS at N/10 vs N images.
 
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -31,9 +33,9 @@ from common import median, print_table, write_result
 
 from vaeport.runtime import VAE
 from vaeport.train.load import load_run
-from vaeport.train.vae import DecoderImage
 
 PY = sys.executable
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def decoder_flops(decoder: torch.nn.Module, latent_dim: int) -> float:
@@ -69,24 +71,56 @@ def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / median(times) / 1e9
 
 
-def decode_rates(vae: VAE, torch_decoder: torch.nn.Module, batch: int, repeats: int) -> tuple[list[float], list[float]]:
-    z = vae.sample_latent(batch, seed=0)
-    zt = torch.from_numpy(z)
-    loops = max(1, 2048 // batch)  # enough work per timing at small batches
-    ours, theirs = [], []
-    with torch.inference_mode():
-        vae.decode(z)
-        torch_decoder(zt)
-        for _ in range(repeats):
-            started = time.perf_counter()
-            for _ in range(loops):
-                vae.decode(z)
-            ours.append(batch * loops / (time.perf_counter() - started))
-            started = time.perf_counter()
-            for _ in range(loops):
-                torch_decoder(zt)
-            theirs.append(batch * loops / (time.perf_counter() - started))
-    return ours, theirs
+# Each side decodes in its own fresh process, as deployed: the runtime never has torch loaded, and
+# in one process the idle-spinning thread pools of one library steal the cores from the other
+# (timed in one process, torch ran up to 2x slower at B=256 right after ONNX Runtime calls).
+DECODE_CHILD = """
+import json, sys, time
+which, model_dir, run_dir, batches = sys.argv[1], sys.argv[2], sys.argv[3], [int(b) for b in sys.argv[4:]]
+from vaeport.runtime.sampling import prior_latents
+if which == "torch":
+    import torch
+    from pathlib import Path
+    from vaeport.train.load import load_run
+    from vaeport.train.vae import DecoderImage
+    model = load_run(Path(run_dir))[0]
+    decoder, latent_dim = DecoderImage(model.decoder).eval(), model.config.latent_dim
+    torch.inference_mode().__enter__()
+    make = lambda b: (lambda z=torch.from_numpy(prior_latents(0, 0, b, latent_dim)): decoder(z))
+else:
+    from vaeport.runtime import VAE
+    vae = VAE.load(model_dir, device="cpu")
+    make = lambda b: (lambda z=prior_latents(0, 0, b, vae.latent_dim): vae.decode(z))
+rates = {}
+for batch in batches:
+    call, loops = make(batch), max(1, 2048 // batch)  # enough work per timing at small batches
+    for _ in range(loops):
+        call()
+    rounds = []
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(loops):
+            call()
+        rounds.append(batch * loops / (time.perf_counter() - started))
+    rates[batch] = sorted(rounds)[1]
+print(json.dumps(rates))
+"""
+
+
+def decode_rates(model_dir: Path, run_dir: Path, batches: list[int], repeats: int) -> dict[int, dict[str, object]]:
+    """img/s of vaeport.runtime and torch eager, each in alternating fresh processes."""
+    runs: dict[str, list[dict[str, float]]] = {"vaeport": [], "torch": []}
+    for _ in range(repeats):
+        for which in ("vaeport", "torch"):
+            args = [PY, "-c", DECODE_CHILD, which, str(model_dir), str(run_dir), *map(str, batches)]
+            out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+            runs[which].append(json.loads(out.splitlines()[-1]))
+    rates: dict[int, dict[str, object]] = {}
+    for batch in batches:
+        ours = [r[str(batch)] for r in runs["vaeport"]]
+        theirs = [r[str(batch)] for r in runs["torch"]]
+        rates[batch] = {"vaeport": ours, "torch": theirs, "ratio": median(ours) / median(theirs)}
+    return rates
 
 
 def small_batch_rates(model_dir: Path, repeats: int) -> dict[int, dict[str, object]]:
@@ -142,11 +176,39 @@ print(time.perf_counter() - t, peak_rss_mb())
 )
 
 
-def cold(script: str, *args: str) -> tuple[float, float, float]:
+def cold(script: str, *args: str, python: str = PY) -> tuple[float, float, float]:
     """(process wall seconds, in-process seconds, peak RSS MB) of a fresh interpreter."""
     started = time.perf_counter()
-    out = subprocess.run([PY, "-c", script, *args], capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run([python, "-c", script, *args], capture_output=True, text=True, check=True).stdout.split()
     return time.perf_counter() - started, float(out[0]), float(out[1])
+
+
+def wheel_venv(tmp: Path) -> str:
+    """A fresh venv with vaeport[cpu] installed from the built wheel, as users get it (no torch, and
+    no editable-install import hook, which costs this checkout's venv ~15 ms per start)."""
+    dist, venv = tmp / "dist", tmp / "venv"
+    subprocess.run([PY, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)], check=True, capture_output=True)
+    subprocess.run([PY, "-m", "venv", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    wheel = next(dist.glob("vaeport-*.whl"))
+    subprocess.run([python, "-m", "pip", "install", "--quiet", f"{wheel}[cpu]"], check=True)
+    return python
+
+
+def cold_starts(model_dir: Path, runtime_python: str) -> dict[str, object]:
+    """Alternating fresh processes: the runtime (import, verified load, sample 16) vs `import torch`."""
+    runtime, bare_torch = [], []
+    for _ in range(5):
+        runtime.append(cold(COLD_RUNTIME, str(model_dir), python=runtime_python))
+        bare_torch.append(cold(COLD_TORCH))
+    return {
+        "runtime_process_seconds": [c[0] for c in runtime],
+        "runtime_in_process_seconds": [c[1] for c in runtime],
+        "runtime_peak_rss_mb": [c[2] for c in runtime],
+        "import_torch_process_seconds": [c[0] for c in bare_torch],
+        "import_torch_peak_rss_mb": [c[2] for c in bare_torch],
+        "ratio_runtime_to_torch": median([c[0] for c in runtime]) / median([c[0] for c in bare_torch]),
+    }
 
 
 RAW_LOOP = (
@@ -197,16 +259,12 @@ def main() -> None:
         if args.model_dir is None:
             args.run_dir, args.model_dir, _ = make_models(tmp / "m")
         model, _, _ = load_run(args.run_dir)
-        torch_decoder = DecoderImage(model.decoder).eval()
         vae = VAE.load(args.model_dir, device="cpu")
         flops = decoder_flops(model.decoder, vae.latent_dim)
         results: dict[str, object] = {"model_dir": str(args.model_dir), "decoder_mflops_per_image": flops / 1e6}
 
-        rows, decode = [], {}
-        for batch in (1, 64, 256):
-            ours, theirs = decode_rates(vae, torch_decoder, batch, args.repeats)
-            decode[batch] = {"vaeport": ours, "torch": theirs, "ratio": median(ours) / median(theirs)}
-            rows.append([batch, median(ours), median(theirs), median(ours) / median(theirs)])
+        decode = decode_rates(args.model_dir, args.run_dir, [1, 64, 256], args.repeats)
+        rows = [[b, median(r["vaeport"]), median(r["torch"]), r["ratio"]] for b, r in decode.items()]
         results["decode_images_per_second"] = decode
         print(f"torch threads {torch.get_num_threads()}; decoder {flops / 1e6:.2f} MFLOP/image")
         print_table(["batch", "vaeport img/s", "torch eager img/s", "x torch"], rows)
@@ -236,24 +294,18 @@ def main() -> None:
             f"{median(sgemm) / torch_achieved:.1f}x torch here"
         )
 
-        cold_rt, cold_torch = [], []
-        for _ in range(5):
-            cold_rt.append(cold(COLD_RUNTIME, str(args.model_dir)))
-            cold_torch.append(cold(COLD_TORCH))
-        rt_wall, torch_wall = median([c[0] for c in cold_rt]), median([c[0] for c in cold_torch])
-        results["cold_start"] = {
-            "runtime_process_seconds": [c[0] for c in cold_rt],
-            "runtime_in_process_seconds": [c[1] for c in cold_rt],
-            "runtime_peak_rss_mb": [c[2] for c in cold_rt],
-            "import_torch_process_seconds": [c[0] for c in cold_torch],
-            "import_torch_peak_rss_mb": [c[2] for c in cold_torch],
-            "ratio_runtime_to_torch": rt_wall / torch_wall,
-        }
-        print(
-            f"\ncold start (fresh process: import, load + hashes, sample 16): {rt_wall:.3f} s, "
-            f"peak RSS {median([c[2] for c in cold_rt]):.0f} MB; bare `import torch` process: {torch_wall:.3f} s, "
-            f"{median([c[2] for c in cold_torch]):.0f} MB -> {rt_wall / torch_wall:.3f} of torch's time"
-        )
+        for key, label, python in (
+            ("cold_start", "this checkout's venv (editable install)", PY),
+            ("cold_start_wheel", "a fresh venv with the vaeport[cpu] wheel", wheel_venv(tmp)),
+        ):
+            c = cold_starts(args.model_dir, python)
+            results[key] = c
+            print(
+                f"\ncold start in {label} (fresh process: import, load + hashes, sample 16): "
+                f"{median(c['runtime_process_seconds']):.3f} s, peak RSS {median(c['runtime_peak_rss_mb']):.0f} MB; "
+                f"bare `import torch` process: {median(c['import_torch_process_seconds']):.3f} s, "
+                f"{median(c['import_torch_peak_rss_mb']):.0f} MB -> {c['ratio_runtime_to_torch']:.3f} of torch's time"
+            )
 
         if not args.skip_generate:
             n, small = args.gen_n, args.gen_n // 10
