@@ -219,10 +219,12 @@ import sys, time
 from vaeport.runtime import VAE
 from vaeport.runtime.sampling import prior_latents
 vae = VAE.load(sys.argv[1], device="cpu")
-n, batch = int(sys.argv[2]), 256
+n, batch, chunk = int(sys.argv[2]), 256, 10_000
 t = time.perf_counter()
-for s in range(0, n, batch):
-    vae.decode(prior_latents(0, s, min(batch, n - s), vae.latent_dim))
+for c in range(0, n, chunk):
+    z = prior_latents(0, c, min(chunk, n - c), vae.latent_dim)  # drawn as vae-generate draws them
+    for s in range(0, len(z), batch):
+        vae.decode(z[s : s + batch])
 print(n / (time.perf_counter() - t), peak_rss_mb())
 """
 )

@@ -82,9 +82,11 @@ def chunk_name(spec: GenerateSpec, start: int, end: int) -> str:
 
 def decode_range(vae: VAE, spec: GenerateSpec, start: int, end: int) -> Iterator[np.ndarray]:
     """Decoded images start..end-1, batch by batch."""
-    for s in range(start, end, spec.batch_size):
-        e = min(s + spec.batch_size, end)
-        yield vae.decode(prior_latents(spec.seed, s, e - s, vae.latent_dim, spec.temperature))
+    # The range's latents are drawn at once: drawn batch by batch, each generator block would be
+    # drawn again for every batch it overlaps (a fifth of the time for a fast MLP decoder).
+    latents = prior_latents(spec.seed, start, end - start, vae.latent_dim, spec.temperature)
+    for s in range(0, end - start, spec.batch_size):
+        yield vae.decode(latents[s : s + spec.batch_size])
 
 
 def decode_chunk(

@@ -22,11 +22,12 @@ class GraphRunner:
         self.device = active_device(self.session)
         self.input_name = input_name
         self.batch_size = batch_size
+        self.output_names = [output.name for output in self.session.get_outputs()]
 
     def run(self, array: np.ndarray) -> list[np.ndarray]:
         """All outputs for `array`, concatenated over batches."""
-        step = self.batch_size
+        step, run, names = self.batch_size, self.session.run, self.output_names
         if len(array) <= step:
-            return self.session.run(None, {self.input_name: array})
-        parts = [self.session.run(None, {self.input_name: array[i : i + step]}) for i in range(0, len(array), step)]
+            return run(names, {self.input_name: array})
+        parts = [run(names, {self.input_name: array[i : i + step]}) for i in range(0, len(array), step)]
         return [np.concatenate(outs) for outs in zip(*parts, strict=True)]

@@ -47,6 +47,7 @@ class VAE:
         self.variant = variant
         self.batch_size = decoder.batch_size
         self.device = decoder.device  # "cpu" or "cuda": what actually runs
+        self._latent_dim, self._image_shape = manifest.latent_dim, manifest.image_shape
 
     @classmethod
     def load(
@@ -85,11 +86,11 @@ class VAE:
 
     @property
     def latent_dim(self) -> int:
-        return self._manifest.latent_dim
+        return self._latent_dim
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        return self._manifest.image_shape
+        return self._image_shape
 
     @property
     def variational(self) -> bool:
@@ -109,7 +110,7 @@ class VAE:
 
     def decode(self, z: Any) -> np.ndarray:
         """Images [N, C, H, W] in [0, 1] (Bernoulli: probabilities; Gaussian: means)."""
-        return self._decoder.run(as_latents(z, self.latent_dim))[0]
+        return self._decoder.run(as_latents(z, self._latent_dim))[0]
 
     # -- sampling ------------------------------------------------------------------------------
     def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
