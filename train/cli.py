@@ -67,17 +67,18 @@ def parse_hidden(text: str | None) -> tuple[int, ...] | None:
 )
 @click.option(
     "--objective",
-    type=click.Choice(["elbo", "iwae"]),
+    type=click.Choice(["elbo", "iwae", "iwae-dreg"]),
     default="elbo",
     show_default=True,
-    help="Train on the ELBO or the importance-weighted bound (IWAE).",
+    help="Train on the ELBO, the importance-weighted bound (IWAE), or the IWAE bound with doubly "
+    "reparameterized encoder gradients (iwae-dreg).",
 )
 @click.option(
     "--samples",
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Posterior samples per image for --objective iwae.",
+    help="Posterior samples per image for --objective iwae and iwae-dreg.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)

@@ -12,7 +12,7 @@ KINDS = ("vae", "ae")
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "leaky_relu", "silu")
 LR_SCHEDULES = ("constant", "cosine")
-OBJECTIVES = ("elbo", "iwae")
+OBJECTIVES = ("elbo", "iwae", "iwae-dreg")
 DEFAULT_HIDDEN = {"mlp": (400,), "conv": (32, 64, 128)}
 
 
@@ -61,7 +61,7 @@ class TrainConfig:
     lr: float = 1e-3  # Adam learning rate
     lr_schedule: str = "constant"  # "constant" | "cosine" (to 0 over all steps)
     beta: float = 1.0  # weight of the KL term (beta-VAE); 1 is the true ELBO
-    objective: str = "elbo"  # "elbo" | "iwae" (importance-weighted bound with `samples` samples)
+    objective: str = "elbo"  # "elbo" | "iwae" (importance-weighted bound, `samples` samples) | "iwae-dreg"
     samples: int = 1  # posterior samples per image for the IWAE objective
     kl_warmup_epochs: float = 0.0  # KL weight ramps linearly 0 -> beta over these epochs
     seed: int = 0

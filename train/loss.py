@@ -52,6 +52,8 @@ class LossTerms:
     loss: torch.Tensor  # the optimized objective: mean(recon + kl_weight * kl)
     recon: torch.Tensor  # mean reconstruction NLL, nats per image
     kl: torch.Tensor  # mean KL, nats per image (0 for the plain autoencoder)
+    # DReG only: what the gradient reaching each sample z_k (k, B) must be multiplied by
+    z_grad_scale: torch.Tensor | None = None
 
     @property
     def neg_elbo(self) -> torch.Tensor:
@@ -103,16 +105,26 @@ def iwae_loss(
     likelihood: str,
     kl_weight: float,
     scale: torch.Tensor | None = None,
+    dreg: bool = False,
 ) -> LossTerms:
     """The IWAE objective (Burda et al. 2016) for k samples z (k, B, D) with decoder logits (k*B, ...).
 
     loss = -mean_x[logsumexp_k(log p(x|z_k) + w * (log p(z_k) - log q(z_k|x))) - log k]; the
     reported recon and KL are those of the first sample and the closed form, as for the ELBO.
+
+    dreg=True gives the same value with doubly reparameterized encoder gradients (Tucker et al.
+    2019): q's parameters are held constant inside log q, so the encoder learns only through z, and
+    `z_grad_scale` says how to reweight the gradient reaching z_k: by (1 - w) + w * softmax_k(log w),
+    which is the DReG estimator w_k^2 at w = 1 and stays unbiased during KL warm-up (w < 1).
     """
     k, n = z.shape[0], z.shape[1]
     x_rep = x.expand(k, *x.shape).reshape(-1, *x.shape[1:])
     log_px_z = -reconstruction_nll(logits, x_rep, likelihood, scale).reshape(k, n)
-    log_w = log_px_z + kl_weight * (log_normal_standard(z) - log_normal_diag(z, mean, log_var))
+    q_mean, q_log_var = (mean.detach(), log_var.detach()) if dreg else (mean, log_var)
+    log_w = log_px_z + kl_weight * (log_normal_standard(z) - log_normal_diag(z, q_mean, q_log_var))
     loss = -(torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
     kl = kl_to_standard_normal(mean, log_var).mean()
-    return LossTerms(loss, -log_px_z[0].mean(), kl)
+    z_grad_scale = None
+    if dreg:
+        z_grad_scale = ((1.0 - kl_weight) + kl_weight * torch.softmax(log_w, dim=0)).detach()
+    return LossTerms(loss, -log_px_z[0].mean(), kl, z_grad_scale)

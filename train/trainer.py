@@ -75,6 +75,26 @@ def kl_weight(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float
     return cfg.beta * min(1.0, global_step / warmup_steps)
 
 
+def importance_weighted_terms(
+    model: Callable[..., Any], vae: VAE, x: torch.Tensor, eps: torch.Tensor, weight: float, dreg: bool
+) -> LossTerms:
+    """The IWAE loss for k samples z = mean + sigma * eps (eps: (k, b, D)). `model` is what is
+    called (the VAE, or its DDP wrapper), `vae` the VAE itself.
+
+    dreg: gradient hooks on z reweight what reaches each sample, both where z enters the decoder
+    and where it enters log p(z) - log q(z|x); the loss's value is unchanged."""
+    scale: list[torch.Tensor] = []  # filled once the loss (so the weights) is known, before backward
+    hook = (lambda grad: grad * scale[0].unsqueeze(-1)) if dreg else None
+    logits, mean, log_var = model(x, eps=eps, z_hook=hook)  # logits of all k samples: (k*b, C, H, W)
+    z = reparameterize(mean, log_var, eps)  # (k, b, D), the same z the decoder saw
+    if hook is not None:
+        z.register_hook(hook)
+    terms = iwae_loss(logits, x, z, mean, log_var, vae.config.likelihood, weight, vae.scale(), dreg=dreg)
+    if terms.z_grad_scale is not None:
+        scale.append(terms.z_grad_scale)
+    return terms
+
+
 class Trainer:
     """Trains one model into one run folder."""
 
@@ -235,11 +255,9 @@ class Trainer:
             logits, mean, log_var = model(x)
             return vae_loss(logits, x, mean, log_var, cfg.model.likelihood, weight, self.model.scale())
         latent = cfg.model.latent_dim
-        if cfg.objective == "iwae":
+        if cfg.objective in ("iwae", "iwae-dreg"):
             eps = torch.randn((cfg.samples, batch, latent), generator=self.noise_rng, device=self.device)[:, part]
-            logits, mean, log_var = model(x, eps=eps)  # logits of all k samples: (k*b, C, H, W)
-            z = reparameterize(mean, log_var, eps)  # (k, b, D), the same z the decoder saw
-            return iwae_loss(logits, x, z, mean, log_var, cfg.model.likelihood, weight, self.model.scale())
+            return importance_weighted_terms(model, self.model, x, eps, weight, dreg=cfg.objective == "iwae-dreg")
         eps = torch.randn((batch, latent), generator=self.noise_rng, device=self.device)[part]
         logits, mean, log_var = model(x, eps=eps)
         return vae_loss(logits, x, mean, log_var, cfg.model.likelihood, weight, self.model.scale())

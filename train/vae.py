@@ -6,6 +6,8 @@ diagonal normal (mean, log_var); z = mean + exp(0.5 * log_var) * eps with eps ~ 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -63,12 +65,17 @@ class VAE(nn.Module):
         return self.log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).exp()
 
     def forward(
-        self, x: torch.Tensor, generator: torch.Generator | None = None, eps: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        eps: torch.Tensor | None = None,
+        z_hook: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(logits, mean, log_var) for posterior samples z = mean + sigma * eps.
 
         eps (N, D) gives one sample per image, (k, N, D) gives k (logits then (k*N, C, H, W));
-        when eps is None one sample is drawn from `generator`.
+        when eps is None one sample is drawn from `generator`. `z_hook` is registered as a
+        gradient hook on z (DReG reweights the gradient that reaches each sample).
         """
         mean, log_var = self.encode(x)
         if log_var is None:
@@ -77,6 +84,8 @@ class VAE(nn.Module):
             if eps is None:
                 eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
             z = reparameterize(mean, log_var, eps)
+            if z_hook is not None and z.requires_grad:
+                z.register_hook(z_hook)
         return self.decode(z.reshape(-1, z.shape[-1])), mean, log_var
 
 
