@@ -31,6 +31,13 @@ from vaeport.runtime.cli_support import OneLineErrors
     show_default=True,
     help="Images per .npy file (or PNG folder).",
 )
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "uint8"]),
+    default="float32",
+    show_default=True,
+    help=".npy only: uint8 stores round(255 * p), a quarter of float32's bytes.",
+)
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="Scale of z ~ N(0, I).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--variant", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
@@ -45,6 +52,7 @@ def main(
     fmt: str,
     shard: str,
     chunk_size: int,
+    dtype: str,
     temperature: float,
     device: str,
     variant: str,
@@ -63,6 +71,7 @@ def main(
         shard=parse_shard(shard),
         temperature=temperature,
         chunk_size=chunk_size,
+        dtype=dtype,
     )
     vae = VAE.load(model_dir, device=device, threads=threads, variant=variant, batch_size=batch_size)
     click.echo(f"{vae!r}", err=True)

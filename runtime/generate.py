@@ -21,11 +21,12 @@ import numpy as np
 
 from vaeport.runtime.atomic import atomic_write, atomic_write_text
 from vaeport.runtime.errors import InputError
-from vaeport.runtime.png import encode_png, grid
+from vaeport.runtime.png import encode_png, grid, to_uint8
 from vaeport.runtime.sampling import prior_latents
 from vaeport.runtime.vae import VAE
 
 FORMATS = ("npy", "png", "grid")
+DTYPES = ("float32", "float16", "uint8")  # of .npy shards; uint8 is round(255 * p), as in PNGs
 DEFAULT_CHUNK = 10_000
 MAX_GRID = 10_000
 
@@ -39,6 +40,7 @@ class GenerateSpec:
     shard: tuple[int, int] = (0, 1)  # (index, count)
     temperature: float = 1.0
     chunk_size: int = DEFAULT_CHUNK
+    dtype: str = "float32"  # .npy only
 
     def __post_init__(self) -> None:
         if self.n <= 0:
@@ -50,6 +52,10 @@ class GenerateSpec:
             raise InputError(f"expected --shard i/n with 0 <= i < n, got {index}/{count}")
         if self.format == "grid" and (count != 1 or self.n > MAX_GRID):
             raise InputError(f"expected --format grid with at most {MAX_GRID} images and no sharding")
+        if self.dtype not in DTYPES:
+            raise InputError(f"expected --dtype to be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.dtype != "float32" and self.format != "npy":
+            raise InputError(f"expected --dtype float32 with --format {self.format} (PNGs are 8-bit anyway)")
         if self.batch_size < 1 or self.chunk_size < 1:
             raise InputError("expected --batch-size and --chunk-size of at least 1")
         if not (np.isfinite(self.temperature) and self.temperature >= 0):
@@ -95,10 +101,10 @@ def decode_chunk(
     """Decode images start..end-1 and return the call that writes them to their final name."""
     name = chunk_name(spec, start, end)
     if spec.format == "npy":
-        buffer = np.empty((end - start, *vae.image_shape), dtype=np.float32)
+        buffer = np.empty((end - start, *vae.image_shape), dtype=spec.dtype)
         filled = 0
         for images in decode_range(vae, spec, start, end):
-            buffer[filled : filled + len(images)] = images
+            buffer[filled : filled + len(images)] = to_uint8(images) if spec.dtype == "uint8" else images
             filled += len(images)
             on_batch(len(images))
         return lambda: atomic_write(out / name, lambda f: np.save(f, buffer))
@@ -142,6 +148,7 @@ def fingerprint(vae: VAE, spec: GenerateSpec) -> dict[str, Any]:
         "seed": spec.seed,
         "temperature": spec.temperature,
         "format": spec.format,
+        "dtype": spec.dtype,
         "chunk_size": spec.chunk_size,
     }
 

@@ -96,6 +96,20 @@ def test_other_generation_in_out_is_refused(vae, tmp_path):
     generate(vae, GenerateSpec(n=100, seed=1), tmp_path)
     with pytest.raises(InputError, match="differs in seed"):
         generate(vae, GenerateSpec(n=100, seed=2), tmp_path)
+    with pytest.raises(InputError, match="differs in dtype"):
+        generate(vae, GenerateSpec(n=100, seed=1, dtype="uint8"), tmp_path)
+
+
+def test_npy_dtypes_store_the_same_images(vae, tmp_path):
+    reference = vae.sample(1200, seed=3)
+    for dtype in ("uint8", "float16"):
+        generate(vae, GenerateSpec(n=1200, seed=3, chunk_size=500, dtype=dtype), tmp_path / dtype)
+        stored = np.concatenate(list(npy_files(tmp_path / dtype).values()))
+        assert stored.dtype == np.dtype(dtype) and stored.shape == reference.shape
+        if dtype == "uint8":  # round(255 p): within half a grey level
+            assert np.abs(stored / 255.0 - reference).max() <= 0.5 / 255 + 1e-6
+        else:
+            np.testing.assert_allclose(stored, reference, atol=1e-3)
 
 
 def test_png_and_grid(vae, tmp_path):
@@ -117,6 +131,8 @@ def test_png_and_grid(vae, tmp_path):
         ({"n": 5, "shard": (4, 4)}, "0 <= i < n"),
         ({"n": 5, "format": "grid", "shard": (0, 2)}, "no sharding"),
         ({"n": 5, "format": "tiff"}, "--format"),
+        ({"n": 5, "dtype": "int32"}, "--dtype to be one of"),
+        ({"n": 5, "format": "png", "dtype": "uint8"}, "--dtype float32 with --format png"),
     ],
 )
 def test_spec_errors(kwargs, message):
