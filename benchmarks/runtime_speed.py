@@ -7,7 +7,7 @@
 3. cold start in a fresh process (import, load with hash checks, sample 16) and its peak RSS,
    against a bare `import torch`: in this checkout's venv and in a fresh venv with the wheel;
 4. `vae-generate` of N images (default 1,000,000) to .npy shards: images/s as a share of the raw
-   decode loop, and peak RSS at N/10 vs N images.
+   decode loop (float32 shards, and uint8 ones), and peak RSS at N/10 vs N images.
 
     python benchmarks/runtime_speed.py [--model-dir models/fashion-mnist --run-dir RUN] [--gen-n 1000000]
 """
@@ -234,7 +234,7 @@ GENERATE = (
 import json, sys
 from vaeport.runtime.cli import main
 try:
-    main([sys.argv[1], "-n", sys.argv[2], "--out", sys.argv[3], "--quiet"])
+    main([sys.argv[1], "-n", sys.argv[2], "--out", sys.argv[3], "--dtype", sys.argv[4], "--quiet"])
 except SystemExit as exc:
     assert not exc.code, exc.code
 summary = json.load(open(sys.argv[3] + "/generate-0-of-1.json"))
@@ -312,10 +312,12 @@ def main() -> None:
         if not args.skip_generate:
             n, small = args.gen_n, args.gen_n // 10
             raw_a = run_child(RAW_LOOP, str(args.model_dir), str(n))
-            gen_big = run_child(GENERATE, str(args.model_dir), str(n), str(tmp / "gen-big"))
+            gen_big = run_child(GENERATE, str(args.model_dir), str(n), str(tmp / "gen-big"), "float32")
             shutil.rmtree(tmp / "gen-big")
             raw_b = run_child(RAW_LOOP, str(args.model_dir), str(n))
-            gen_small = run_child(GENERATE, str(args.model_dir), str(small), str(tmp / "gen-small"))
+            gen_uint8 = run_child(GENERATE, str(args.model_dir), str(n), str(tmp / "gen-uint8"), "uint8")
+            shutil.rmtree(tmp / "gen-uint8")
+            gen_small = run_child(GENERATE, str(args.model_dir), str(small), str(tmp / "gen-small"), "float32")
             shutil.rmtree(tmp / "gen-small")
             raw_rate = median([raw_a[0], raw_b[0]])
             results["generate"] = {
@@ -323,12 +325,15 @@ def main() -> None:
                 "raw_decode_loop_images_per_second": [raw_a[0], raw_b[0]],
                 "generate_images_per_second": gen_big[0],
                 "share_of_raw_loop": gen_big[0] / raw_rate,
+                "uint8_images_per_second": gen_uint8[0],
+                "uint8_share_of_raw_loop": gen_uint8[0] / raw_rate,
                 "peak_rss_mb": {str(small): gen_small[1], str(n): gen_big[1]},
                 "rss_growth_small_to_n": gen_big[1] / gen_small[1] - 1,
             }
             print(
                 f"\nvae-generate {n:,} images to .npy: {gen_big[0]:,.0f} img/s = {100 * gen_big[0] / raw_rate:.0f}% of "
-                f"the raw decode loop ({raw_rate:,.0f} img/s); peak RSS {gen_small[1]:.0f} MB at {small:,} vs "
+                f"the raw decode loop ({raw_rate:,.0f} img/s); with --dtype uint8 {gen_uint8[0]:,.0f} img/s = "
+                f"{100 * gen_uint8[0] / raw_rate:.0f}%; peak RSS {gen_small[1]:.0f} MB at {small:,} vs "
                 f"{gen_big[1]:.0f} MB at {n:,} ({100 * (gen_big[1] / gen_small[1] - 1):+.1f}%)"
             )
         print(f"wrote {write_result(args.name, results)}")
