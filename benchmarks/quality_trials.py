@@ -50,6 +50,10 @@ TRIALS: dict[str, tuple[str, list[str]]] = {
         "SiLU, warm-up 1/3, IWAE k=4, lr 3e-3",
         mlp("512,256", "3e-3", *SILU, "--warmup", "1/3", "--objective", "iwae", "--samples", "4"),
     ),
+    "mlp-silu-dreg4": (
+        "SiLU, warm-up 1/3, IWAE k=4 with DReG encoder gradients",
+        mlp("512,256", "2e-3", *SILU, "--warmup", "1/3", "--objective", "iwae-dreg", "--samples", "4"),
+    ),
     "conv-16-32": (
         "conv encoder/decoder, channels 16,32, SiLU",
         ["--arch", "conv", "--hidden", "16,32", "--lr", "2e-3", *SILU, "--warmup", "1/10"],
