@@ -29,6 +29,13 @@ def mlp(hidden: str = "512,256", lr: str = "2e-3", *extra: str) -> list[str]:
 
 
 SILU = ("--activation", "silu")
+
+
+def silu_iwae(samples: int, objective: str = "iwae", lr: str = "2e-3") -> list[str]:
+    """MLP 512-256, SiLU, KL warm-up over the first third, trained on an importance-weighted bound."""
+    return mlp("512,256", lr, *SILU, "--warmup", "1/3", "--objective", objective, "--samples", str(samples))
+
+
 # name -> (what it tests, extra vae-train flags; `--warmup F`: KL warm-up over a fraction F of the epochs)
 TRIALS: dict[str, tuple[str, list[str]]] = {
     "mlp": ("the shipped recipe's shape: MLP 512-256, ReLU", mlp("512,256", "2e-3", "--warmup", "1/10")),
@@ -38,22 +45,10 @@ TRIALS: dict[str, tuple[str, list[str]]] = {
     "mlp-deep": ("3 hidden layers 512-512-256, SiLU", mlp("512,512,256", "2e-3", *SILU, "--warmup", "1/10")),
     "mlp-silu-warmup33": ("SiLU, KL warm-up over the first third", mlp("512,256", "2e-3", *SILU, "--warmup", "1/3")),
     "mlp-silu-warmup67": ("SiLU, KL warm-up over two thirds", mlp("512,256", "2e-3", *SILU, "--warmup", "2/3")),
-    "mlp-silu-iwae4": (
-        "SiLU, warm-up 1/3, IWAE objective k=4",
-        mlp("512,256", "2e-3", *SILU, "--warmup", "1/3", "--objective", "iwae", "--samples", "4"),
-    ),
-    "mlp-silu-iwae8": (
-        "SiLU, warm-up 1/3, IWAE objective k=8",
-        mlp("512,256", "2e-3", *SILU, "--warmup", "1/3", "--objective", "iwae", "--samples", "8"),
-    ),
-    "mlp-silu-iwae4-lr3e-3": (
-        "SiLU, warm-up 1/3, IWAE k=4, lr 3e-3",
-        mlp("512,256", "3e-3", *SILU, "--warmup", "1/3", "--objective", "iwae", "--samples", "4"),
-    ),
-    "mlp-silu-dreg4": (
-        "SiLU, warm-up 1/3, IWAE k=4 with DReG encoder gradients",
-        mlp("512,256", "2e-3", *SILU, "--warmup", "1/3", "--objective", "iwae-dreg", "--samples", "4"),
-    ),
+    "mlp-silu-iwae4": ("SiLU, warm-up 1/3, IWAE objective k=4", silu_iwae(4)),
+    "mlp-silu-iwae8": ("SiLU, warm-up 1/3, IWAE objective k=8", silu_iwae(8)),
+    "mlp-silu-iwae4-lr3e-3": ("SiLU, warm-up 1/3, IWAE k=4, lr 3e-3", silu_iwae(4, lr="3e-3")),
+    "mlp-silu-dreg4": ("SiLU, warm-up 1/3, IWAE k=4 with DReG encoder gradients", silu_iwae(4, "iwae-dreg")),
     "conv-16-32": (
         "conv encoder/decoder, channels 16,32, SiLU",
         ["--arch", "conv", "--hidden", "16,32", "--lr", "2e-3", *SILU, "--warmup", "1/10"],

@@ -15,7 +15,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """float [0, 1] -> uint8, rounding to nearest (halves up); values outside [0, 1] are clipped."""
-    scaled = np.clip(image, 0.0, 1.0) * np.float32(255.0)
+    scaled = np.clip(image, 0.0, 1.0)  # the one copy; the rest is in place
+    scaled *= np.float32(255.0)
     scaled += np.float32(0.5)
     return scaled.astype(np.uint8)  # truncation of x + 0.5 >= 0: rounding
 
