@@ -3,52 +3,39 @@ speed depends on the graph's shape, not on its values)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
-from vaeport.export.pipeline import ExportOptions, export_run
+from vaeport.export import export
 from vaeport.runtime.errors import InputError
-from vaeport.train.config import ModelConfig, TrainConfig
-from vaeport.train.datasets import ImageData, load_dataset
-from vaeport.train.run_folder import prepare_new_run, write_config
-from vaeport.train.trainer import Trainer
+from vaeport.train import TrainConfig, fit
+from vaeport.train.datasets import load_dataset
 
 # The conv decoder the runtime benchmarks use (upsample + conv, sub-pixel last stage, 28x28).
 CONV_DECODER = {"arch": "conv", "hidden": (32, 64), "latent_dim": 32}
 
 
-def fashion_subset(root: Path, n: int = 4096) -> tuple[ImageData, str]:
-    """The first n Fashion-MNIST training images, or random 28x28 images saved as .npy when absent."""
+def fashion_subset(root: Path, n: int = 4096) -> str:
+    """An `npy:` data set of the first n Fashion-MNIST training images, or of random 28x28 images
+    when Fashion-MNIST is absent."""
+    path = root / "images.npy"
     try:
-        data = load_dataset("fashion-mnist")
-        return ImageData(
-            data.name, data.train[:n], data.test[:1024], None, None, data.split, data.source
-        ), "fashion-mnist"
+        images = load_dataset("fashion-mnist").train[:n, 0]
+        np.save(path, np.rint(images * 255).astype(np.uint8))
     except InputError:
         rng = np.random.default_rng(0)
-        path = root / "synthetic.npy"
         np.save(path, (rng.random((n, 28, 28)) < 0.3).astype(np.uint8) * 255)
-        return load_dataset(f"npy:{path}"), f"npy:{path}"
+    return f"npy:{path}"
 
 
 def make_models(root: Path, fp16: bool = False, int8: bool = False, **arch: object) -> tuple[Path, Path, float]:
     """(run folder, model folder, export seconds incl. the gate) for a 1-epoch run on 4096 images."""
-    import time
-
     spec = {**CONV_DECODER, **arch}
     root.mkdir(parents=True, exist_ok=True)
-    data, dataset = fashion_subset(root)
-    cfg = TrainConfig(
-        dataset=dataset,
-        epochs=1,
-        batch_size=128,
-        model=ModelConfig((1, 28, 28), spec["latent_dim"], spec["arch"], spec["hidden"]),
-    )
-    run, model = root / "run", root / "model"
-    prepare_new_run(run, force=False)
-    write_config(run, cfg, data)
-    Trainer(cfg, data, run, show_progress=False).fit()
+    cfg = TrainConfig(dataset=fashion_subset(root), epochs=1, batch_size=128, **spec)  # type: ignore[arg-type]
+    run = fit(cfg, root / "run", quiet=True)
     started = time.perf_counter()
-    export_run(run, model, ExportOptions(fp16=fp16, int8=int8), log=lambda _: None)
-    return run, model, time.perf_counter() - started
+    model = export(run, root / "model", fp16=fp16, int8=int8)
+    return run.path, model, time.perf_counter() - started

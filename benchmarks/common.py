@@ -16,21 +16,15 @@ from typing import Any
 from vaeport.runtime.atomic import atomic_write_text
 
 RESULTS = Path(__file__).resolve().parent / "results"
-# The pytorch/examples VAE as vae-train flags: 784-400-20 MLP, Adam 1e-3, batch 128, Bernoulli.
-TUTORIAL_MODEL = [
-    "--dataset",
-    "fashion-mnist",
-    "--arch",
-    "mlp",
-    "--hidden",
-    "400",
-    "--latent-dim",
-    "20",
-    "--batch-size",
-    "128",
-    "--lr",
-    "1e-3",
-]
+# The pytorch/examples VAE as TrainConfig settings: 784-400-20 MLP, Adam 1e-3, batch 128, Bernoulli.
+TUTORIAL_MODEL = {
+    "dataset": "fashion-mnist",
+    "arch": "mlp",
+    "hidden": (400,),
+    "latent_dim": 20,
+    "batch_size": 128,
+    "lr": 1e-3,
+}
 
 
 def environment() -> dict[str, Any]:

@@ -23,6 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import TUTORIAL_MODEL, median, print_table, write_result
 
+from vaeport.train.cli import config_args
+from vaeport.train.config import TrainConfig
+
 BIN = Path(sys.executable).parent
 
 COMM_PROBE = """
@@ -56,7 +59,7 @@ dist.destroy_process_group()
 
 
 def train(out: Path, processes: int, epochs: int) -> float:
-    args = [*TUTORIAL_MODEL, "--epochs", str(epochs), "--out", str(out), "--quiet"]
+    args = [*config_args(TrainConfig(**TUTORIAL_MODEL, epochs=epochs)), "--out", str(out), "--quiet"]
     if processes == 1:
         cmd = [str(BIN / "vae-train"), *args, "--threads", "2"]
     else:

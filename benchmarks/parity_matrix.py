@@ -28,8 +28,9 @@ sys.path.insert(0, str(ROOT / "web"))
 import webtools  # noqa: E402
 from common import write_result  # noqa: E402
 
-from vaeport.export.parity import FP32, OrtGraph, ReferenceGraph, Tolerance  # noqa: E402
+from vaeport.export.parity import FP32, ReferenceGraph, Tolerance  # noqa: E402
 from vaeport.export.variants import FP16  # noqa: E402
+from vaeport.runtime.graph import Graph  # noqa: E402
 from vaeport.runtime.manifest import read_verified, verify_folder  # noqa: E402
 from vaeport.runtime.session import SessionSettings, create_session, cuda_available  # noqa: E402
 
@@ -41,8 +42,8 @@ REFERENCE_BATCH = 4
 def inputs_for(manifest: Any, seed: int) -> dict[str, np.ndarray]:
     from vaeport.train.datasets import load_dataset
 
-    training = manifest.data["training"]
-    data = load_dataset(training["dataset"], None, None, training["seed"])
+    training = manifest.training
+    data = load_dataset(training["dataset"], None, training.get("image_size"), training["seed"])
     rng = np.random.default_rng(seed)
     images = data.test[rng.permutation(len(data.test))[:BATCH]].astype(np.float32)
     latents = rng.standard_normal((BATCH, manifest.latent_dim), dtype=np.float32)
@@ -97,7 +98,7 @@ def main() -> None:
         for v in manifest.variants
     }
     inputs = inputs_for(manifest, args.seed)
-    reference = run_graphs(lambda part: OrtGraph(graphs["fp32"][part], "all"), inputs)
+    reference = run_graphs(lambda part: Graph(graphs["fp32"][part]), inputs)
     rows = []
 
     if (args.run_dir / "last.pt").exists():
@@ -113,7 +114,10 @@ def main() -> None:
     else:
         rows.append(row("torch eager (fp32)", reference, None, FP32, f"no run folder at {args.run_dir}"))
     for level in ("disabled", "basic", "all"):
-        out = run_graphs(lambda part, level=level: OrtGraph(graphs["fp32"][part], level), inputs)
+        out = run_graphs(
+            lambda part, level=level: Graph(graphs["fp32"][part], SessionSettings(device="cpu", optimization=level)),
+            inputs,
+        )
         rows.append(row(f"onnxruntime-cpu, optimization {level}", reference, out, FP32))
     small = {k: v[:REFERENCE_BATCH] for k, v in inputs.items()}
     small_ref = {p: [o[:REFERENCE_BATCH] for o in outs] for p, outs in reference.items()}
@@ -144,7 +148,7 @@ def main() -> None:
 
     for variant, tol in (("fp16", FP16), ("int8", INT8)):
         if variant in graphs:
-            out = run_graphs(lambda part, variant=variant: OrtGraph(graphs[variant][part]), inputs)
+            out = run_graphs(lambda part, variant=variant: Graph(graphs[variant][part]), inputs)
             rows.append(row(f"{variant} variant (onnxruntime-cpu)", reference, out, tol))
         else:
             rows.append(row(f"{variant} variant", reference, None, tol, "not exported for this model"))

@@ -1,6 +1,6 @@
 """Model quality on Fashion-MNIST: the classic tutorial VAE vs vaeport's shipped recipe, in one run.
 
-Both are trained with vae-train from scratch and evaluated with vae-eval on the official test set
+Both are trained from scratch with `fit` and evaluated with `evaluate` on the official test set
 (IWAE-100 bound on the negative log-likelihood, Bernoulli on [0,1] pixels, nats per image).
 
     python benchmarks/quality.py [--skip-baseline]
@@ -10,40 +10,35 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import TUTORIAL_MODEL, print_table, write_result
 
+from vaeport.train import TrainConfig, evaluate, fit
+from vaeport.train.cli import config_args
+
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 # pytorch/examples vae, 10 epochs, no warm-up, constant lr.
-TUTORIAL = [*TUTORIAL_MODEL, "--epochs", "10", "--seed", "0"]
+TUTORIAL = {**TUTORIAL_MODEL, "epochs": 10, "seed": 0}
 TARGET_NLL = 230.0
 TARGET_SECONDS = 600.0
 
 
-def train_and_eval(name: str, args: list[str], root: Path) -> dict:
-    run_dir = root / name
+def train_and_eval(name: str, settings: dict[str, Any], root: Path) -> dict:
+    config = TrainConfig(**settings)
     started = time.perf_counter()
-    subprocess.run([str(BIN / "vae-train"), *args, "--out", str(run_dir), "--quiet"], check=True)
+    run = fit(config, root / name, quiet=True)
     seconds = time.perf_counter() - started
-    # last checkpoint: "best" is selected on the test set
-    subprocess.run(
-        [str(BIN / "vae-eval"), str(run_dir), "--k", "100", "--checkpoint", "last"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    result = json.loads((run_dir / "eval.json").read_text())
-    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    result = evaluate(run, k=100, checkpoint="last")  # last checkpoint: "best" is selected on the test set
     return {
-        "train_args": args,
+        "train_args": config_args(config),
         "train_seconds": seconds,
-        "train_loop_seconds": sum(row["seconds"] for row in history),
+        "train_loop_seconds": sum(row["seconds"] for row in run.metrics),
         "test_iwae100_nll": result["test_iwae_nll"],
         "test_neg_elbo": result["test_neg_elbo"],
         "test_recon": result["test_recon"],

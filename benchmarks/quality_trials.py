@@ -16,55 +16,47 @@ import sys
 import tempfile
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, print_table, write_result
 from quality import train_and_eval
 
-COMMON = ["--dataset", "fashion-mnist", "--latent-dim", "32", "--lr-schedule", "cosine"]  # batch 128 unless set
+COMMON = {"dataset": "fashion-mnist", "latent_dim": 32, "lr_schedule": "cosine", "seed": 0}  # batch 128 unless set
+SILU = {"activation": "silu"}
 
 
-def mlp(hidden: str = "512,256", lr: str = "2e-3", *extra: str) -> list[str]:
-    return ["--arch", "mlp", "--hidden", hidden, "--lr", lr, *extra]
+def mlp(hidden: str = "512,256", lr: float = 2e-3, warmup: str = "1/10", **extra: Any) -> dict[str, Any]:
+    """An MLP trial; `warmup`: KL warm-up over this fraction of the epochs."""
+    return {"arch": "mlp", "hidden": hidden, "lr": lr, "warmup": warmup, **extra}
 
 
-SILU = ("--activation", "silu")
-
-
-def silu_iwae(samples: int, objective: str = "iwae", lr: str = "2e-3") -> list[str]:
+def silu_iwae(samples: int, objective: str = "iwae", lr: float = 2e-3) -> dict[str, Any]:
     """MLP 512-256, SiLU, KL warm-up over the first third, trained on an importance-weighted bound."""
-    return mlp("512,256", lr, *SILU, "--warmup", "1/3", "--objective", objective, "--samples", str(samples))
+    return mlp("512,256", lr, "1/3", **SILU, objective=objective, samples=samples)
 
 
-# name -> (what it tests, extra vae-train flags; `--warmup F`: KL warm-up over a fraction F of the epochs)
-TRIALS: dict[str, tuple[str, list[str]]] = {
-    "mlp": ("the shipped recipe's shape: MLP 512-256, ReLU", mlp("512,256", "2e-3", "--warmup", "1/10")),
-    "mlp-silu": ("SiLU instead of ReLU", mlp("512,256", "2e-3", *SILU, "--warmup", "1/10")),
-    "mlp-batch256": ("batch 256, lr 3e-3", mlp("512,256", "3e-3", "--batch-size", "256", "--warmup", "1/10")),
-    "mlp-wide": ("2x wider: 1024-512, lr 1.5e-3", mlp("1024,512", "1.5e-3", "--warmup", "1/10")),
-    "mlp-deep": ("3 hidden layers 512-512-256, SiLU", mlp("512,512,256", "2e-3", *SILU, "--warmup", "1/10")),
-    "mlp-silu-warmup33": ("SiLU, KL warm-up over the first third", mlp("512,256", "2e-3", *SILU, "--warmup", "1/3")),
-    "mlp-silu-warmup67": ("SiLU, KL warm-up over two thirds", mlp("512,256", "2e-3", *SILU, "--warmup", "2/3")),
+# name -> (what it tests, TrainConfig settings beyond COMMON)
+TRIALS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mlp": ("the shipped recipe's shape: MLP 512-256, ReLU", mlp()),
+    "mlp-silu": ("SiLU instead of ReLU", mlp(**SILU)),
+    "mlp-batch256": ("batch 256, lr 3e-3", mlp(lr=3e-3, batch_size=256)),
+    "mlp-wide": ("2x wider: 1024-512, lr 1.5e-3", mlp("1024,512", 1.5e-3)),
+    "mlp-deep": ("3 hidden layers 512-512-256, SiLU", mlp("512,512,256", **SILU)),
+    "mlp-silu-warmup33": ("SiLU, KL warm-up over the first third", mlp(warmup="1/3", **SILU)),
+    "mlp-silu-warmup67": ("SiLU, KL warm-up over two thirds", mlp(warmup="2/3", **SILU)),
     "mlp-silu-iwae4": ("SiLU, warm-up 1/3, IWAE objective k=4", silu_iwae(4)),
     "mlp-silu-iwae8": ("SiLU, warm-up 1/3, IWAE objective k=8", silu_iwae(8)),
-    "mlp-silu-iwae4-lr3e-3": ("SiLU, warm-up 1/3, IWAE k=4, lr 3e-3", silu_iwae(4, lr="3e-3")),
+    "mlp-silu-iwae4-lr3e-3": ("SiLU, warm-up 1/3, IWAE k=4, lr 3e-3", silu_iwae(4, lr=3e-3)),
     "mlp-silu-dreg4": ("SiLU, warm-up 1/3, IWAE k=4 with DReG encoder gradients", silu_iwae(4, "iwae-dreg")),
-    "conv-16-32": (
-        "conv encoder/decoder, channels 16,32, SiLU",
-        ["--arch", "conv", "--hidden", "16,32", "--lr", "2e-3", *SILU, "--warmup", "1/10"],
-    ),
+    "conv-16-32": ("conv encoder/decoder, channels 16,32, SiLU", {**mlp(**SILU), "arch": "conv", "hidden": "16,32"}),
 }
 
 
-def trial_args(flags: list[str], epochs: int) -> list[str]:
-    """Expand the `--warmup FRACTION` shorthand into --kl-warmup-epochs for this many epochs."""
-    args, it = [], iter(flags)
-    for flag in it:
-        if flag == "--warmup":
-            args += ["--kl-warmup-epochs", f"{float(Fraction(next(it)) * epochs):g}"]
-        else:
-            args.append(flag)
-    return [*COMMON, *args, "--epochs", str(epochs), "--seed", "0"]
+def trial_settings(trial: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """The trial's TrainConfig settings, its warm-up fraction turned into epochs."""
+    settings = {key: value for key, value in trial.items() if key != "warmup"}
+    return {**COMMON, **settings, "kl_warmup_epochs": float(Fraction(trial["warmup"]) * epochs), "epochs": epochs}
 
 
 def main() -> None:
@@ -80,9 +72,9 @@ def main() -> None:
         for trial in args.only or TRIALS:
             if trial in results and not args.force:
                 continue
-            about, flags = TRIALS[trial]
+            about, settings = TRIALS[trial]
             print(f"== {trial}: {about}", flush=True)
-            results[trial] = {"about": about, **train_and_eval(trial, trial_args(flags, args.epochs), Path(tmp))}
+            results[trial] = {"about": about, **train_and_eval(trial, trial_settings(settings, args.epochs), Path(tmp))}
             write_result(name, {"epochs": args.epochs, "trials": results})
     rows = [
         [t, r["test_iwae100_nll"], r["test_neg_elbo"], r["active_units"], r["train_seconds"]]

@@ -27,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import median, print_table, write_result
 
 from vaeport.runtime.errors import InputError
-from vaeport.train.config import ModelConfig, TrainConfig
+from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData, load_dataset
+from vaeport.train.stop import StopRequest
 from vaeport.train.trainer import Trainer
 
 
@@ -75,14 +76,14 @@ def tutorial_epoch(train: np.ndarray, seed: int) -> float:
     return len(train) / (time.perf_counter() - started)
 
 
-def vaeport_epoch(data: ImageData, model: ModelConfig, seed: int) -> float:
+def vaeport_epoch(data: ImageData, model: dict[str, object], seed: int) -> float:
     """One epoch of vaeport's Trainer (training steps only, as the tutorial is timed); images/s."""
-    cfg = TrainConfig(epochs=1, batch_size=128, lr=1e-3, seed=seed, model=model)
+    cfg = TrainConfig(epochs=1, batch_size=128, lr=1e-3, seed=seed, **model)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = Trainer(cfg, data, Path(run_dir), show_progress=False)
         started = time.perf_counter()
         perm = torch.randperm(len(trainer.train_x), generator=trainer.data_rng)
-        trainer.run_epoch(perm, trainer.steps_per_epoch, _NoBar())
+        trainer.run_epoch(perm, trainer.steps_per_epoch, _NoBar(), StopRequest())
         return len(data.train) / (time.perf_counter() - started)
 
 
@@ -107,10 +108,8 @@ def main() -> None:
     parser.add_argument("--conv-hidden", default="32,64", help="channels of the conv model measured")
     args = parser.parse_args()
     data, source = fashion_or_synthetic()
-    mlp = ModelConfig((1, 28, 28), latent_dim=20, arch="mlp", hidden=(400,))
-    conv = ModelConfig(
-        (1, 28, 28), latent_dim=20, arch="conv", hidden=tuple(int(c) for c in args.conv_hidden.split(","))
-    )
+    mlp = {"latent_dim": 20, "arch": "mlp", "hidden": (400,)}
+    conv = {"latent_dim": 20, "arch": "conv", "hidden": args.conv_hidden}
     flat = data.train.reshape(len(data.train), 784)
     tutorial, ours, conv_rates = [], [], []
     for r in range(args.repeats):

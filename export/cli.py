@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from vaeport.runtime.cli_support import EXIT_FAILED, OneLineErrors
-from vaeport.runtime.errors import InputError, require_module
+from vaeport.runtime.cli_support import OneLineErrors
+from vaeport.runtime.errors import InputError, ParityError, require_module
 
 
 def summarize(report: dict[str, Any]) -> list[str]:
     lines = []
     for variant, section in report.items():
+        if "refusal" in section:
+            lines.append(f"  {variant}: REFUSED ({section['refusal']}), not written")
+            continue
         if "checks" in section:
             worst = max((c.get("max_abs", float("inf")) for c in section["checks"]), default=0.0)
             lines.append(
@@ -52,11 +54,10 @@ def summarize(report: dict[str, Any]) -> list[str]:
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--force", is_flag=True, help="Replace an existing model folder at --out.")
 @click.option(
-    "--device",
-    type=click.Choice(["cpu"]),
-    default="cpu",
-    show_default=True,
-    help="Where torch runs the model during export and the gate (ONNX graphs are device-free).",
+    "--require-variants",
+    is_flag=True,
+    help="Fail (exit 8, nothing written) when an asked-for fp16/int8 variant misses its tolerance, instead of "
+    "writing the folder without it.",
 )
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where the run's data set is.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the parity inputs.")
@@ -78,7 +79,7 @@ def main(
     name: str | None,
     checkpoint: str,
     force: bool,
-    device: str,
+    require_variants: bool,
     data_dir: Path | None,
     seed: int,
     verify_dir: Path | None,
@@ -88,32 +89,36 @@ def main(
     require_module("torch", "train", "vae-export")
     require_module("onnx", "train", "vae-export")
     require_module("onnxruntime", "cpu", "vae-export's parity gate")
-    from vaeport.export.graphs import DEFAULT_OPSET
-    from vaeport.export.pipeline import ExportOptions, export_run, verify_against
+    from vaeport.export.pipeline import export, verify_against
+    from vaeport.runtime.manifest import read_manifest
 
-    options = ExportOptions(
-        opset=opset or DEFAULT_OPSET,
-        fp16=fp16,
-        int8=int8,
-        calibration_size=calibration_size,
-        name=name,
-        force=force,
-        seed=seed,
-        data_dir=str(data_dir) if data_dir else None,
-        checkpoint=checkpoint,
-    )
     if verify_dir is not None:
         if against is None or run_dir is not None or out is not None:
             raise InputError("expected --verify MODEL_DIR --against RUN_DIR (and no RUN_DIR or --out)")
-        report = verify_against(verify_dir, against, options)
+        report = verify_against(verify_dir, against, checkpoint=checkpoint, seed=seed, data_dir=data_dir)
         click.echo(f"verified {verify_dir} against {against}:")
         click.echo("\n".join(summarize(report)))
-        if not all(section["passed"] for section in report.values()):
-            click.echo("vae-export: error: parity check failed", err=True)
-            sys.exit(EXIT_FAILED)
+        failed = [variant for variant, section in report.items() if not section["passed"]]
+        if failed:
+            raise ParityError(f"parity check failed for {', '.join(failed)}")
         return
     if run_dir is None or out is None:
         raise InputError("expected RUN_DIR and --out MODEL_DIR (or --verify MODEL_DIR --against RUN_DIR)")
-    manifest = export_run(run_dir, out, options, log=lambda m: click.echo(m, err=True))
-    click.echo("\n".join(summarize(manifest["parity"])))
-    click.echo(f"wrote {out} ({', '.join(sorted(manifest['files']))}, vae.json)")
+    export(
+        run_dir,
+        out,
+        fp16=fp16,
+        int8=int8,
+        opset=opset,
+        name=name,
+        force=force,
+        checkpoint=checkpoint,
+        seed=seed,
+        data_dir=data_dir,
+        calibration_size=calibration_size,
+        require_variants=require_variants,
+        log=lambda message: click.echo(f"vae-export: {message}", err=True),
+    )
+    manifest = read_manifest(out)
+    click.echo("\n".join(summarize(manifest.parity)))
+    click.echo(f"wrote {out} ({', '.join(sorted(manifest.files))}, vae.json)")

@@ -12,7 +12,7 @@ import onnx
 import torch
 from torch import nn
 
-from vaeport.runtime.errors import VaeportError
+from vaeport.runtime.errors import ExportError, InputError
 from vaeport.runtime.files import (
     DECODER_INPUT,
     DECODER_OUTPUT,
@@ -37,14 +37,10 @@ RANDOM_OPS = {
 }
 
 
-class ExportError(VaeportError, RuntimeError):
-    """The model could not be exported, or an exported graph failed a check."""
-
-
 def check_opset(opset: int) -> None:
-    if opset not in SUPPORTED_OPSETS:
-        raise ExportError(
-            f"expected --opset between {SUPPORTED_OPSETS.start} and {SUPPORTED_OPSETS.stop - 1}, got {opset}"
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in SUPPORTED_OPSETS:
+        raise InputError(
+            f"expected --opset between {SUPPORTED_OPSETS.start} and {SUPPORTED_OPSETS.stop - 1}, got {opset!r}"
         )
 
 

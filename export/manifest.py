@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 import onnx
@@ -63,19 +64,35 @@ def build_manifest(
         "files": {file: file_entry(data) for file, data in sorted(files.items())},
         "parity": parity,
         "versions": package_versions("vaeport", "torch", "onnx", "onnxscript", "onnxruntime", "numpy"),
-        "training": {
-            "dataset": cfg.dataset,
-            "image_shape": [c, h, w],
-            "epochs": record.get("epochs_trained"),
-            "seed": cfg.seed,
-            "batch_size": cfg.batch_size,
-            "lr": cfg.lr,
-            "lr_schedule": cfg.lr_schedule,
-            "kl_warmup_epochs": cfg.kl_warmup_epochs,
-            "test_neg_elbo": min((row["test_neg_elbo"] for row in history), default=None),
-            "checkpoint": record.get("checkpoint"),
-            "curves": [
-                {key: round(row[key], 4) if key != "epoch" else row[key] for key in CURVE_KEYS} for row in history
-            ],
-        },
+        "training": training_section(cfg, record, (c, h, w), history),
+    }
+
+
+def portable_dataset(spec: str) -> str:
+    """The data set spec without machine-specific paths: `folder:/home/me/shoes` -> `folder:shoes`."""
+    for prefix in ("folder:", "npy:"):
+        if spec.startswith(prefix):
+            return prefix + PurePath(spec[len(prefix) :]).name
+    return spec
+
+
+def training_section(
+    cfg: TrainConfig, record: dict[str, Any], image_shape: tuple[int, int, int], history: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """How the model was trained: the whole TrainConfig (paths reduced to names: a model folder
+    carries nothing machine-specific), the data set's size, the checkpoint and the curves."""
+    config = cfg.to_dict()
+    config["dataset"] = portable_dataset(cfg.dataset)
+    config["data_dir"] = None
+    data = record.get("data") or {}
+    return {
+        **config,
+        "image_shape": list(image_shape),
+        "train_images": data.get("train_images"),
+        "test_images": data.get("test_images"),
+        "split": data.get("split"),
+        "epochs_trained": record.get("epochs_trained"),
+        "test_neg_elbo": min((row["test_neg_elbo"] for row in history), default=None),
+        "checkpoint": record.get("checkpoint"),  # a file name inside the run folder
+        "curves": [{key: round(row[key], 4) if key != "epoch" else row[key] for key in CURVE_KEYS} for row in history],
     }

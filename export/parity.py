@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaeport.runtime.graph import Graph
 from vaeport.runtime.sampling import posterior_noise, reparameterize
-from vaeport.runtime.session import SessionSettings, create_session
 from vaeport.train.vae import VAE, DecoderImage
 from vaeport.train.vae import reparameterize as torch_reparameterize
 
@@ -59,18 +59,6 @@ def batch_of(images: np.ndarray, n: int) -> np.ndarray:
     return np.resize(images, (n, *images.shape[1:])).astype(np.float32)
 
 
-class OrtGraph:
-    """A CPU InferenceSession over graph bytes, called with one input array."""
-
-    def __init__(self, data: bytes, optimization: str = "all") -> None:
-        self.session = create_session(data, SessionSettings(device="cpu", optimization=optimization))
-        self.input = self.session.get_inputs()[0].name
-        self.outputs = [o.name for o in self.session.get_outputs()]
-
-    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        return self.session.run(None, {self.input: x})
-
-
 class ReferenceGraph:
     """onnx.reference's interpreter over graph bytes (the spec's own semantics)."""
 
@@ -80,10 +68,10 @@ class ReferenceGraph:
 
         model = onnx.load_from_string(data)
         self.evaluator = ReferenceEvaluator(model)
-        self.input = model.graph.input[0].name
+        self.inputs = [value.name for value in model.graph.input]
 
-    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
-        return list(self.evaluator.run(None, {self.input: x}))
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        return list(self.evaluator.run(None, dict(zip(self.inputs, arrays, strict=True))))
 
 
 @torch.no_grad()
@@ -99,7 +87,7 @@ def torch_decoder(model: VAE, z: np.ndarray) -> list[np.ndarray]:
 def graph_checks(
     part: str,
     reference: Any,
-    graph: OrtGraph,
+    graph: Graph,
     inputs: dict[int, np.ndarray],
     tol: Tolerance,
     against: str,
@@ -130,7 +118,7 @@ def run_gate(
     """Torch eager vs ONNX Runtime CPU (and onnx.reference) for both graphs, plus the random path."""
     model.eval()
     rng = np.random.default_rng(seed)
-    encoder, decoder = OrtGraph(graphs["encoder"]), OrtGraph(graphs["decoder"])
+    encoder, decoder = Graph(graphs["encoder"]), Graph(graphs["decoder"])
     images = {b: batch_of(test_images[rng.permutation(len(test_images))], b) for b in batch_sizes}
     latents = {b: rng.standard_normal((b, model.config.latent_dim), dtype=np.float32) for b in batch_sizes}
     checks = graph_checks(
@@ -163,7 +151,7 @@ def run_gate(
 
 @torch.no_grad()
 def random_path_check(
-    model: VAE, encoder: OrtGraph, decoder: OrtGraph, x: np.ndarray, seed: int, tol: Tolerance
+    model: VAE, encoder: Graph, decoder: Graph, x: np.ndarray, seed: int, tol: Tolerance
 ) -> dict[str, Any]:
     """Same eps into torch's reparameterize + decoder and into the runtime's numpy sampling + ONNX."""
     mean_t, log_var_t = model.encoder(torch.from_numpy(x))

@@ -1,32 +1,39 @@
-"""What vae-export does: export, check, gate, add variants, then move a complete folder into place."""
+"""`export`: run folder -> model folder. Export, check, gate, add variants, then move a complete
+folder into place (docs/model-format.md).
+
+    from vaeport.export import export
+    folder = export("runs/fmnist", "models/fmnist", fp16=True)
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vaeport.export.graphs import DEFAULT_OPSET, ExportError, check_graph, check_opset, export_decoder, export_encoder
+from vaeport.export.graphs import DEFAULT_OPSET, check_graph, check_opset, export_decoder, export_encoder
 from vaeport.export.manifest import build_manifest
 from vaeport.export.parity import failures, run_gate
 from vaeport.export.variants import fp16_parity, int8_parity, make_fp16, make_int8
-from vaeport.runtime.errors import InputError
+from vaeport.runtime.atomic import atomic_folder
+from vaeport.runtime.errors import FileAccessError, InputError, ParityError
 from vaeport.runtime.files import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE
+from vaeport.runtime.inputs import check_seed
 from vaeport.runtime.manifest import read_verified, verify_folder
 from vaeport.train.datasets import ImageData, load_dataset
-from vaeport.train.load import load_run
+from vaeport.train.load import CHECKPOINTS, load_run
+from vaeport.train.run_folder import Run
 
 VARIANT_FILES = {
     "fp32": {"encoder": ENCODER_FILE, "decoder": DECODER_FILE},
     "fp16": {"encoder": "encoder.fp16.onnx", "decoder": "decoder.fp16.onnx"},
     "int8": {"encoder": "encoder.int8.onnx", "decoder": "decoder.int8.onnx"},
 }
+Log = Callable[[str], None]
 
 
 @dataclass
@@ -40,23 +47,81 @@ class ExportOptions:
     seed: int = 0
     data_dir: str | None = None
     checkpoint: str = "best"
+    require_variants: bool = False  # a refused fp16/int8 variant fails the export instead of being left out
+
+
+def check_options(options: ExportOptions) -> None:
+    check_opset(options.opset)
+    check_seed(options.seed)
+    if options.checkpoint not in CHECKPOINTS:
+        raise InputError(f"expected checkpoint to be one of {', '.join(CHECKPOINTS)}, got {options.checkpoint!r}")
+    if isinstance(options.calibration_size, bool) or not isinstance(options.calibration_size, int):
+        raise InputError(f"expected calibration_size to be a positive integer, got {options.calibration_size!r}")
+    if options.calibration_size < 1:
+        raise InputError(f"expected calibration_size to be a positive integer, got {options.calibration_size}")
 
 
 def check_destination(out: Path, force: bool) -> None:
-    if out.exists():
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise FileAccessError(f"--out {out}: expected a folder path, got an existing file")
         if not force:
             raise InputError(f"--out {out}: expected a new folder, got an existing one (use --force to replace it)")
-        if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_FILE).exists()):
+        if any(out.iterdir()) and not (out / MANIFEST_FILE).exists():
             raise InputError(f"--out {out}: refusing to replace something that is not a vaeport model folder")
+    parent = out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FileAccessError(f"--out {out}: expected a folder path, but {parent} is a file")
 
 
 def load_data(cfg: Any, data_dir: str | None) -> ImageData:
     return load_dataset(cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.seed)
 
 
-def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Any = print) -> dict[str, Any]:
-    """Export a run folder to a model folder; returns the manifest. Nothing is written on failure."""
-    check_opset(options.opset)
+def export(
+    run: Run | str | Path,
+    out: str | Path,
+    *,
+    fp16: bool = False,
+    int8: bool = False,
+    opset: int | None = None,
+    name: str | None = None,
+    force: bool = False,
+    checkpoint: str = "best",
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+    calibration_size: int = 256,
+    require_variants: bool = False,
+    log: Log | None = None,
+) -> Path:
+    """Export a run folder's encoder and decoder to a verified model folder at `out`; returns `out`.
+
+    The fp32 graphs must pass the parity gate (else `ParityError`, nothing written). An fp16 or
+    int8 variant that misses its tolerance is left out, its figures recorded in the manifest's
+    parity section and reported through `log`, unless require_variants=True makes it a
+    `ParityError` too. Everything is written to a temporary folder and renamed into place."""
+    options = ExportOptions(
+        opset=DEFAULT_OPSET if opset is None else opset,
+        fp16=fp16,
+        int8=int8,
+        calibration_size=calibration_size,
+        name=name,
+        force=force,
+        seed=seed,
+        data_dir=str(data_dir) if data_dir else None,
+        checkpoint=checkpoint,
+        require_variants=require_variants,
+    )
+    out = Path(out)
+    export_run(Path(run.path if isinstance(run, Run) else run), out, options, log or (lambda _: None))
+    return out
+
+
+def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> dict[str, Any]:
+    """`export`'s work; returns the manifest written."""
+    check_options(options)
     check_destination(out, options.force)
     model, cfg, record = load_run(run_dir, options.checkpoint)
     data = load_data(cfg, options.data_dir)
@@ -68,73 +133,69 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Any = prin
     log("parity gate: torch eager vs onnxruntime-cpu vs onnx.reference")
     parity: dict[str, Any] = {"fp32": run_gate(model, fp32, data.test, seed=options.seed)}
     if not parity["fp32"]["passed"]:
-        raise ExportError("parity gate failed: " + "; ".join(failures(parity["fp32"])))
+        raise ParityError("parity gate failed: " + "; ".join(failures(parity["fp32"])))
     files = {VARIANT_FILES["fp32"][part]: b for part, b in fp32.items()}
     graphs = {"fp32": dict(VARIANT_FILES["fp32"])}
+    variants: dict[str, Callable[[], tuple[dict[str, bytes], dict[str, Any]]]] = {}
     if options.fp16:
-        log("fp16 variant")
-        fp16, parity["fp16"] = make_fp16(fp32, data.test, model.config.latent_dim, options.seed)
-        files.update({VARIANT_FILES["fp16"][part]: b for part, b in fp16.items()})
-        graphs["fp16"] = dict(VARIANT_FILES["fp16"])
+        variants["fp16"] = lambda: make_fp16(fp32, data.test, model.config.latent_dim, options.seed)
     if options.int8:
-        log("int8 variant (static QDQ, per-channel)")
         rng = np.random.default_rng(options.seed)
         calibration = data.train[rng.permutation(len(data.train))[: options.calibration_size]]
-        int8, parity["int8"] = make_int8(fp32, calibration, data.test, model.config.latent_dim, options.seed)
-        files.update({VARIANT_FILES["int8"][part]: b for part, b in int8.items()})
-        graphs["int8"] = dict(VARIANT_FILES["int8"])
-    name = options.name or out.name
-    manifest = build_manifest(name, model, cfg, record, options.opset, files, graphs, parity)
+        variants["int8"] = lambda: make_int8(fp32, calibration, data.test, model.config.latent_dim, options.seed)
+    for variant, make in variants.items():
+        log(f"{variant} variant")
+        variant_graphs, parity[variant] = make()
+        if not parity[variant]["passed"]:
+            refusal = f"{variant} variant refused: {parity[variant]['refusal']}"
+            if options.require_variants:
+                raise ParityError(refusal)
+            log(f"warning: {refusal}; the folder is written without it (require_variants makes this an error)")
+            continue
+        files.update({VARIANT_FILES[variant][part]: b for part, b in variant_graphs.items()})
+        graphs[variant] = dict(VARIANT_FILES[variant])
+    manifest = build_manifest(options.name or out.name, model, cfg, record, options.opset, files, graphs, parity)
     write_folder(out, files, manifest)
     return manifest
 
 
 def write_folder(out: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
-    """Write everything into a temporary folder beside `out`, then rename it into place."""
-    out = Path(out)
+    """Write everything into a temporary folder beside `out`, check it as the runtime will, then
+    rename it into place (replacing an earlier model folder only after the new one is complete)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with atomic_folder(out, replace=True) as tmp:
         for file, data in files.items():
             (tmp / file).write_bytes(data)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         verify_folder(tmp)  # read back exactly as the runtime will
-        umask = os.umask(0)
-        os.umask(umask)
-        tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a model folder is meant to be shared
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
-def verify_against(model_dir: Path, run_dir: Path, options: ExportOptions) -> dict[str, Any]:
-    """Re-run the parity gate on an existing model folder against the run it came from."""
-    manifest = verify_folder(model_dir)
-    model, cfg, _ = load_run(run_dir, options.checkpoint)
+def verify_against(
+    model_dir: str | Path,
+    run_dir: Run | str | Path,
+    *,
+    checkpoint: str = "best",
+    seed: int = 0,
+    data_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Re-run the parity gate on an existing model folder against the run it came from; returns
+    the report per variant (each with "passed")."""
+    seed = check_seed(seed)
+    manifest = verify_folder(Path(model_dir))
+    model, cfg, _ = load_run(Path(run_dir.path if isinstance(run_dir, Run) else run_dir), checkpoint)
     if list(model.config.image_shape) != list(manifest.image_shape) or model.config.latent_dim != manifest.latent_dim:
         raise InputError(
             f"{model_dir} (image {list(manifest.image_shape)}, latent {manifest.latent_dim}) does not come from "
             f"{run_dir} (image {list(model.config.image_shape)}, latent {model.config.latent_dim})"
         )
-    data = load_data(cfg, options.data_dir)
+    data = load_data(cfg, str(data_dir) if data_dir else None)
     graph_bytes = {
         variant: {part: read_verified(manifest, manifest.graph_file(variant, part)) for part in ("encoder", "decoder")}
         for variant in manifest.variants
     }
-    report = {"fp32": run_gate(model, graph_bytes["fp32"], data.test, seed=options.seed)}
+    report = {"fp32": run_gate(model, graph_bytes["fp32"], data.test, seed=seed)}
     if "fp16" in graph_bytes:
-        report["fp16"] = fp16_parity(
-            graph_bytes["fp32"], graph_bytes["fp16"], data.test, manifest.latent_dim, options.seed
-        )
+        report["fp16"] = fp16_parity(graph_bytes["fp32"], graph_bytes["fp16"], data.test, manifest.latent_dim, seed)
     if "int8" in graph_bytes:
-        report["int8"] = int8_parity(
-            graph_bytes["fp32"], graph_bytes["int8"], data.test, manifest.latent_dim, options.seed
-        )
+        report["int8"] = int8_parity(graph_bytes["fp32"], graph_bytes["int8"], data.test, manifest.latent_dim, seed)
     return report

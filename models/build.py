@@ -1,8 +1,9 @@
 """Rebuild the shipped model folders from scratch with this project's own pipeline (`make models`).
 
-For each recipe in models/recipes.json: vae-train -> vae-eval (torch) -> vae-export -> vae-eval
-(ONNX) -> MODEL_CARD.md; then vae-plot draws the pictures into docs/. Run folders go to runs/
-(not committed); model folders to models/<name>/.
+For each recipe in models/recipes.json (a TrainConfig and export options): fit -> evaluate (torch)
+-> export -> evaluate (ONNX) -> eval.json and MODEL_CARD.md, through vaeport's Python API; then
+vae-plot draws the pictures into docs/. Run folders go to runs/ (not committed); model folders to
+models/<name>/.
 
     python models/build.py [--only fashion-mnist] [--runs runs]
 """
@@ -11,10 +12,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+from vaeport.export import export
+from vaeport.runtime.atomic import atomic_write_text
+from vaeport.runtime.manifest import read_manifest
+from vaeport.train import Run, TrainConfig, evaluate, fit
+from vaeport.train.cli import config_args
+from vaeport.train.evaluation import read_eval, save_eval
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -26,8 +35,9 @@ def run(args: list[str]) -> None:
     subprocess.run(args, check=True)
 
 
-def command(name: str) -> str:
-    return str(BIN / name)
+def export_args(options: dict) -> list[str]:
+    """vae-export flags for a recipe's export options (booleans only: fp16, int8)."""
+    return [f"--{name.replace('_', '-')}" for name, on in sorted(options.items()) if on]
 
 
 CARD = """# {name}
@@ -96,57 +106,42 @@ def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
     return "\n".join(rows)
 
 
-def trained(run_dir: Path, recipe: dict) -> bool:
-    """True when run_dir holds a finished run of exactly this recipe."""
+def trained(run_dir: Path, config: TrainConfig) -> bool:
+    """True when run_dir holds a finished run of exactly this config."""
     try:
-        config = json.loads((run_dir / "config.json").read_text())
-        epochs = len((run_dir / "metrics.jsonl").read_text().splitlines())
-    except (OSError, json.JSONDecodeError):
+        run = Run.open(run_dir)
+        return run.config == config and len(run.metrics) == config.epochs and run.checkpoint("last").exists()
+    except (OSError, ValueError):
         return False
-    args = recipe["train"]
-    return epochs == config["epochs"] == int(args[args.index("--epochs") + 1]) and (run_dir / "last.pt").exists()
 
 
 def build(name: str, recipe: dict, runs: Path, reuse: bool = False) -> None:
     run_dir, model_dir = runs / name, HERE / name
-    if not (reuse and trained(run_dir, recipe)):
-        run([command("vae-train"), *recipe["train"], "--out", str(run_dir), "--force", "--quiet"])
+    config = TrainConfig(**recipe["train"])
+    print(f"+ {name}: {shlex.join(['vae-train', *config_args(config)])}", flush=True)
+    run = Run(run_dir) if reuse and trained(run_dir, config) else fit(config, run_dir, force=True, quiet=True)
     # The last checkpoint, not "best": best is chosen on the test set, which would leak it into the model.
-    run([command("vae-eval"), str(run_dir), "--k", "100", "--checkpoint", "last"])
-    run(
-        [
-            command("vae-export"),
-            str(run_dir),
-            "--out",
-            str(model_dir),
-            "--name",
-            name,
-            "--force",
-            "--checkpoint",
-            "last",
-            *recipe["export"],
-        ]
-    )
-    run(
-        [command("vae-eval"), str(model_dir), "--k", "100", "--device", "cpu", "--out", str(run_dir / "eval-onnx.json")]
-    )
+    torch_report = evaluate(run, k=100, checkpoint="last")
+    save_eval(run_dir / "eval.json", torch_report)
+    export(run, model_dir, name=name, force=True, checkpoint="last", **recipe["export"], log=print)
+    onnx_report = evaluate(model_dir, k=100, device="cpu")
+    for report in (torch_report, onnx_report):
+        save_eval(model_dir / "eval.json", report)
     write_card(name, recipe, run_dir, model_dir)
 
 
 def write_card(name: str, recipe: dict, run_dir: Path, model_dir: Path) -> None:
-    """MODEL_CARD.md and eval.json of a model folder, from its run folder's files."""
-    history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    """MODEL_CARD.md of a model folder, from its run folder's metrics and its eval.json."""
+    history = Run(run_dir).metrics
     train_seconds = sum(row["seconds"] + row["eval_seconds"] for row in history)
-    torch_eval = json.loads((run_dir / "eval.json").read_text())
-    onnx_eval = json.loads((run_dir / "eval-onnx.json").read_text())
-    (model_dir / "eval.json").write_text(json.dumps({"torch": torch_eval, "onnx": onnx_eval}, indent=2) + "\n")
-    manifest = json.loads((model_dir / "vae.json").read_text())
-    import platform
+    evals = read_eval(model_dir / "eval.json")
+    torch_eval, onnx_eval = evals["torch"], evals["onnx"]
+    manifest = read_manifest(model_dir)
 
     card = CARD.format(
         name=name,
         about=recipe["about"],
-        train_cmd=shlex.join(["vae-train", *recipe["train"], "--out", f"runs/{name}"]),
+        train_cmd=shlex.join(["vae-train", *config_args(TrainConfig(**recipe["train"])), "--out", f"runs/{name}"]),
         export_cmd=shlex.join(
             [
                 "vae-export",
@@ -157,20 +152,19 @@ def write_card(name: str, recipe: dict, run_dir: Path, model_dir: Path) -> None:
                 name,
                 "--checkpoint",
                 "last",
-                *recipe["export"],
+                *export_args(recipe["export"]),
             ]
         ),
-        dataset_line=DATASET_LINES.get(manifest["training"]["dataset"], manifest["training"]["dataset"]),
+        dataset_line=DATASET_LINES.get(manifest.training["dataset"], manifest.training["dataset"]),
         metric_rows=metric_rows(torch_eval, onnx_eval),
         train_seconds=train_seconds,
         machine=f"{platform.machine()} CPU, 2 cores",
-        epochs=manifest["training"]["epochs"],
+        epochs=manifest.training["epochs_trained"],
         files="\n".join(
-            f"- `{f}` ({spec['bytes']:,} bytes, sha256 `{spec['sha256'][:16]}…`)"
-            for f, spec in manifest["files"].items()
+            f"- `{f}` ({spec['bytes']:,} bytes, sha256 `{spec['sha256'][:16]}…`)" for f, spec in manifest.files.items()
         ),
     )
-    (model_dir / "MODEL_CARD.md").write_text(card)
+    atomic_write_text(model_dir / "MODEL_CARD.md", card)
 
 
 def main() -> None:
@@ -191,7 +185,7 @@ def main() -> None:
     if not args.no_plots and not args.cards_only:
         run(
             [
-                command("vae-plot"),
+                str(BIN / "vae-plot"),
                 str(HERE / "fashion-mnist"),
                 "--compare",
                 str(HERE / "fashion-mnist-ae"),

@@ -9,16 +9,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from vaeport.runtime.errors import (
+    DeviceError,
+    ExportError,
+    FileAccessError,
     InputError,
+    Interrupted,
     MissingExtraError,
     ModelFolderError,
+    ParityError,
+    TrainingError,
     VaeportError,
 )
 
 if TYPE_CHECKING:
     from vaeport.runtime.vae import VAE
 
-__all__ = ["VAE", "InputError", "MissingExtraError", "ModelFolderError", "VaeportError"]
+__all__ = [
+    "VAE",
+    "DeviceError",
+    "ExportError",
+    "FileAccessError",
+    "InputError",
+    "Interrupted",
+    "MissingExtraError",
+    "ModelFolderError",
+    "ParityError",
+    "TrainingError",
+    "VaeportError",
+]
 
 
 def __getattr__(name: str) -> Any:

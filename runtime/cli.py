@@ -91,7 +91,10 @@ def main(
             click.progressbar(length=total, label="generating", file=sink, item_show_func=rate, show_pos=True)
         )
         summary = generate(vae, spec, out, progress=bar.update)
+    repaired = summary["chunks_replaced"]
     click.echo(
-        f"wrote {summary['images_written']} images ({summary['images_skipped']} already there) to {out}"
+        f"wrote {summary['images_written']} images ({summary['images_skipped']} already there and verified"
+        + (f"; {repaired} damaged or unrecorded chunk{'s' * (repaired != 1)} rewritten" if repaired else "")
+        + f") to {out}"
         + (f" at {summary['images_per_second']:,.0f} images/s" if summary["images_per_second"] else "")
     )

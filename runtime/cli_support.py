@@ -1,4 +1,4 @@
-"""Shared click plumbing: one-line errors with the right exit status for every vaeport command."""
+"""Shared click plumbing: one-line errors with the exit status of `vaeport.runtime.errors`."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from typing import Any
 
 import click
 
-from vaeport.runtime.errors import TrainingError, VaeportError
+from vaeport.runtime.errors import EXIT_OS_ERROR, EXIT_USAGE, Interrupted, VaeportError, describe_os_error
 
-EXIT_BAD_INPUT = 2
-EXIT_FAILED = 1
-EXIT_INTERRUPTED = 130
+
+def fail(prog: str, message: str, code: int) -> None:
+    click.echo(f"{prog}: error: {message}", err=True)
+    sys.exit(code)
 
 
 class OneLineErrors(click.Command):
-    """A click command whose failures print `<prog>: error: <reason>` and nothing else.
-
-    Usage errors and VaeportError exit 2; TrainingError (the work itself failed) exits 1.
-    """
+    """A click command whose failures print `<prog>: error: <reason>` and exit with the code of the
+    error's class (usage errors: 2; OS errors on a path: 6; Ctrl-C: 130)."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         kwargs["standalone_mode"] = False
@@ -29,16 +28,16 @@ class OneLineErrors(click.Command):
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
-            click.echo(f"{prog}: error: {exc.format_message()}", err=True)
-            sys.exit(EXIT_BAD_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
-        except TrainingError as exc:
-            click.echo(f"{prog}: error: {exc}", err=True)
-            sys.exit(EXIT_FAILED)
+            fail(prog, exc.format_message(), EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
+        except Interrupted as exc:
+            click.echo(f"{prog}: {exc}", err=True)
+            sys.exit(exc.exit_code)
         except VaeportError as exc:
-            click.echo(f"{prog}: error: {exc}", err=True)
-            sys.exit(EXIT_BAD_INPUT)
+            fail(prog, str(exc), exc.exit_code)
+        except OSError as exc:
+            fail(prog, describe_os_error(exc), EXIT_OS_ERROR)
         except click.exceptions.Abort:
             click.echo(f"{prog}: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            sys.exit(Interrupted.exit_code)
         # With standalone_mode=False click returns the exit code of ctx.exit() (for --help: 0).
         sys.exit(rv if isinstance(rv, int) else 0)

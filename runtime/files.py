@@ -8,7 +8,8 @@ MANIFEST_FILE = "vae.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
 FORMAT_NAME = "vaeport-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # what vae-export writes
+SUPPORTED_FORMAT_VERSIONS = (1,)  # what the runtime reads: every version vaeport has written
 
 # Graph input/output names.
 ENCODER_INPUT = "x"

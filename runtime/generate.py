@@ -1,26 +1,34 @@
-"""Streamed batch generation: decode batch by batch, write shards atomically, resume by skipping.
+"""Streamed batch generation: decode batch by batch, write chunks atomically, resume by verifying.
 
-Images are numbered 0..n-1 and grouped into chunks of `chunk_size` (one .npy file each, named by
-its first and last index). Latent i depends only on (seed, i), and `--shard i/k` takes a
-contiguous run of whole chunks, so k machines together write exactly the files of one run.
+Images are numbered 0..n-1 and grouped into chunks of `chunk_size` (one .npy file or PNG folder
+each, named by its first and last index). Latent i depends only on (seed, i), and `--shard i/k`
+takes a contiguous run of whole chunks, so k machines together write exactly the files of one run.
+
+The shard's record (`generate-i-of-k.json`) lists every finished chunk with its size and sha256.
+A re-run skips a chunk only when the file on disk still matches its record; anything else (a
+truncated or corrupt file, one the record does not know) is written again, and temporary files
+that an interrupted run left are deleted. Same seed, same files, however a run was interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
-from vaeport.runtime.atomic import atomic_write, atomic_write_text
+from vaeport.runtime.atomic import atomic_folder, atomic_write, atomic_write_text, ensure_folder, remove_leftovers
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.hashing import CHUNK
+from vaeport.runtime.inputs import check_seed
 from vaeport.runtime.png import encode_png, grid, to_uint8
 from vaeport.runtime.sampling import prior_latents
 from vaeport.runtime.vae import VAE
@@ -43,8 +51,9 @@ class GenerateSpec:
     dtype: str = "float32"  # .npy only
 
     def __post_init__(self) -> None:
-        if self.n <= 0:
+        if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n <= 0:
             raise InputError(f"expected -n to be a positive integer, got {self.n}")
+        check_seed(self.seed, "--seed")
         if self.format not in FORMATS:
             raise InputError(f"expected --format to be one of {', '.join(FORMATS)}, got {self.format!r}")
         index, count = self.shard
@@ -95,11 +104,66 @@ def decode_range(vae: VAE, spec: GenerateSpec, start: int, end: int) -> Iterator
         yield vae.decode(latents[s : s + spec.batch_size])
 
 
+class HashingWriter:
+    """A binary file that also computes the sha256 and size of what is written through it."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file, self.digest, self.size = file, hashlib.sha256(), 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.digest.update(view)
+        self.size += len(view)
+        return self.file.write(view)
+
+    def entry(self) -> dict[str, Any]:
+        return {"bytes": self.size, "sha256": self.digest.hexdigest()}
+
+
+def folder_digest() -> Any:
+    return hashlib.sha256()
+
+
+def add_to_folder_digest(digest: Any, name: str, data: bytes) -> None:
+    """A PNG folder's digest covers each file's name, size and bytes, in name order."""
+    digest.update(f"{name}\0{len(data)}\0".encode())
+    digest.update(data)
+
+
+def file_entry(path: Path) -> dict[str, Any]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while block := f.read(CHUNK):
+            digest.update(block)
+            size += len(block)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def folder_entry(path: Path) -> dict[str, Any]:
+    digest, size = folder_digest(), 0
+    for item in sorted(path.iterdir()):
+        data = item.read_bytes()
+        add_to_folder_digest(digest, item.name, data)
+        size += len(data)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def chunk_on_disk(path: Path) -> dict[str, Any] | None:
+    """Size and sha256 of a chunk as it is on disk (None when absent or unreadable)."""
+    try:
+        if path.is_dir():
+            return folder_entry(path)
+        return file_entry(path) if path.is_file() else None
+    except OSError:
+        return None
+
+
 def decode_chunk(
     vae: VAE, spec: GenerateSpec, out: Path, start: int, end: int, on_batch: Callable[[int], None]
-) -> Callable[[], None]:
-    """Decode images start..end-1 and return the call that writes them to their final name."""
-    name = chunk_name(spec, start, end)
+) -> Callable[[], dict[str, Any]]:
+    """Decode images start..end-1 and return the call that writes them to their final name and
+    returns their record entry (bytes, sha256)."""
+    path = out / chunk_name(spec, start, end)
     if spec.format == "npy":
         buffer = np.empty((end - start, *vae.image_shape), dtype=spec.dtype)
         filled = 0
@@ -107,34 +171,91 @@ def decode_chunk(
             buffer[filled : filled + len(images)] = to_uint8(images) if spec.dtype == "uint8" else images
             filled += len(images)
             on_batch(len(images))
-        return lambda: atomic_write(out / name, lambda f: np.save(f, buffer))
+        return lambda: write_file(path, lambda f: np.save(f, buffer))
     if spec.format == "grid":
         images = np.concatenate(list(decode_range(vae, spec, start, end)))
         on_batch(len(images))
-        return lambda: atomic_write(out / name, lambda f: f.write(encode_png(grid(images))))
-    # PNGs go into a temporary folder renamed when complete, so a chunk is all there or absent.
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
+        return lambda: write_file(path, lambda f: f.write(encode_png(grid(images))))
+    # PNGs: encoded now, written by the writer thread into a folder renamed when complete.
+    pngs: list[tuple[str, bytes]] = []
     index = start
     for images in decode_range(vae, spec, start, end):
         for image in images:
-            (tmp / f"{index:010d}.png").write_bytes(encode_png(image))
+            pngs.append((f"{index:010d}.png", encode_png(image)))
             index += 1
         on_batch(len(images))
-    return lambda: os.replace(tmp, out / name)
+    return lambda: write_png_folder(path, pngs)
+
+
+def write_file(path: Path, write: Callable[[Any], Any]) -> dict[str, Any]:
+    entry: dict[str, Any] = {}
+
+    def hashed(f: IO[bytes]) -> None:
+        writer = HashingWriter(f)
+        write(writer)
+        entry.update(writer.entry())
+
+    atomic_write(path, hashed)
+    return entry
+
+
+def write_png_folder(path: Path, pngs: list[tuple[str, bytes]]) -> dict[str, Any]:
+    digest, size = folder_digest(), 0
+    with atomic_folder(path, replace=True) as tmp:
+        for name, data in pngs:
+            (tmp / name).write_bytes(data)
+            add_to_folder_digest(digest, name, data)
+            size += len(data)
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+class ShardRecord:
+    """generate-i-of-k.json: the generation's fingerprint and every finished chunk's size and
+    sha256, rewritten (atomically) after each chunk."""
+
+    def __init__(self, out: Path, spec: GenerateSpec, plan: dict[str, Any]) -> None:
+        index, count = spec.shard
+        self.path = out / f"generate-{index}-of-{count}.json"
+        self.plan = {**plan, "shard": [index, count]}
+        self.chunks: dict[str, dict[str, Any]] = {}
+        with contextlib.suppress(OSError, json.JSONDecodeError, AttributeError, TypeError):
+            earlier = json.loads(self.path.read_text())
+            if all(earlier.get(k) == v for k, v in self.plan.items()):
+                self.chunks = {k: v for k, v in earlier.get("chunks", {}).items() if isinstance(v, dict)}
+
+    def verified(self, name: str, path: Path) -> bool:
+        """True when the chunk on disk is exactly what was recorded for it."""
+        recorded = self.chunks.get(name)
+        return recorded is not None and chunk_on_disk(path) == {k: recorded.get(k) for k in ("bytes", "sha256")}
+
+    def save(self, **extra: Any) -> None:
+        record = {**self.plan, "complete": False, **extra, "chunks": dict(sorted(self.chunks.items()))}
+        atomic_write_text(self.path, json.dumps(record, indent=2) + "\n")
 
 
 def write_chunks(
-    vae: VAE, spec: GenerateSpec, out: Path, todo: list[tuple[int, int]], on_batch: Callable[[int], None]
+    vae: VAE,
+    spec: GenerateSpec,
+    out: Path,
+    todo: list[tuple[int, int]],
+    on_batch: Callable[[int], None],
+    record: ShardRecord,
 ) -> None:
-    """Decode chunk k+1 while a writer thread saves (and fsyncs) chunk k. At most one write is
-    pending, so memory holds two chunks whatever n is; ONNX Runtime and file IO release the GIL."""
+    """Decode chunk k+1 while a writer thread saves (and fsyncs) chunk k and records it. At most
+    one write is pending, so memory holds two chunks whatever n is; ONNX Runtime and file IO
+    release the GIL."""
+
+    def finish(name: str, write: Callable[[], dict[str, Any]]) -> None:
+        record.chunks[name] = write()
+        record.save()
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaeport-writer") as writer:
         pending: Future[None] | None = None
         for start, end in todo:
-            finish = decode_chunk(vae, spec, out, start, end, on_batch)
+            write = decode_chunk(vae, spec, out, start, end, on_batch)
             if pending is not None:
                 pending.result()  # a failed write stops the run here
-            pending = writer.submit(finish)
+            pending = writer.submit(finish, chunk_name(spec, start, end), write)
         if pending is not None:
             pending.result()
 
@@ -142,7 +263,7 @@ def write_chunks(
 def fingerprint(vae: VAE, spec: GenerateSpec) -> dict[str, Any]:
     """What must match for files already in `out` to belong to this generation (all shards)."""
     return {
-        "model_sha256": {k: v["sha256"] for k, v in vae.manifest["files"].items()},
+        "model_sha256": {k: v["sha256"] for k, v in vae.manifest.files.items()},
         "variant": vae.variant,
         "n": spec.n,
         "seed": spec.seed,
@@ -167,44 +288,75 @@ def check_same_generation(out: Path, expected: dict[str, Any]) -> None:
             )
 
 
+@contextlib.contextmanager
+def shard_lock(out: Path, spec: GenerateSpec) -> Iterator[None]:
+    """One writer per shard and folder: a second vae-generate of the same shard into the same
+    folder is refused instead of racing the first (POSIX only)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    index, count = spec.shard
+    path = out / f".generate-{index}-of-{count}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InputError(
+            f"--out {out}: another vae-generate is writing shard {index}/{count} there; "
+            "wait for it or use another --out"
+        ) from None
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # only a killed run leaves it, and the next run reuses it
+        os.close(fd)
+
+
 def generate(vae: VAE, spec: GenerateSpec, out: Path, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Write this shard's chunks into `out`, skipping complete ones; returns a summary."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write this shard's chunks into `out`, skipping those verified on disk; returns a summary."""
+    out = ensure_folder(Path(out))
     plan = fingerprint(vae, spec)
     check_same_generation(out, plan)
-    index, count = spec.shard
-    record = out / f"generate-{index}-of-{count}.json"
-    plan_text = json.dumps({**plan, "shard": [index, count], "complete": False}, indent=2) + "\n"
-    atomic_write_text(record, plan_text)
-    todo, skipped = [], 0
-    for start, end in chunks_of_shard(spec):
-        if (out / chunk_name(spec, start, end)).exists():
-            skipped += end - start
-        else:
+    with shard_lock(out, spec):
+        record = ShardRecord(out, spec, plan)
+        removed = remove_leftovers(record.path)
+        todo, skipped, replaced = [], 0, 0
+        for start, end in chunks_of_shard(spec):
+            name = chunk_name(spec, start, end)
+            path = out / name
+            removed += remove_leftovers(path)
+            if record.verified(name, path):
+                skipped += end - start
+                continue
+            record.chunks.pop(name, None)
+            if path.exists() or path.is_symlink():
+                replaced += 1
             todo.append((start, end))
-    started = time.perf_counter()
-    written = 0
+        record.save()
+        started = time.perf_counter()
+        written = 0
 
-    def on_batch(count: int) -> None:
-        nonlocal written
-        written += count
-        if progress is not None:
-            progress(count)
+        def on_batch(count: int) -> None:
+            nonlocal written
+            written += count
+            if progress is not None:
+                progress(count)
 
-    write_chunks(vae, spec, out, todo, on_batch)
-    seconds = time.perf_counter() - started
-    summary = {
-        **plan,
-        "model": vae.manifest.get("name"),
-        "device": vae.device,
-        "batch_size": spec.batch_size,
-        "shard": [index, count],
-        "complete": True,
-        "images_written": written,
-        "images_skipped": skipped,
-        "seconds": seconds,
-        "images_per_second": written / seconds if seconds > 0 and written else None,
-    }
-    text = json.dumps(summary, indent=2) + "\n"
-    atomic_write_text(record, text)
-    return summary
+        write_chunks(vae, spec, out, todo, on_batch, record)
+        seconds = time.perf_counter() - started
+        summary = {
+            "model": vae.manifest.name,
+            "device": vae.device,
+            "batch_size": spec.batch_size,
+            "images_written": written,
+            "images_skipped": skipped,
+            "chunks_replaced": replaced,
+            "leftovers_removed": removed,
+            "seconds": seconds,
+            "images_per_second": written / seconds if seconds > 0 and written else None,
+        }
+        record.save(**summary, complete=True)
+    return {**record.plan, **summary, "complete": True}

@@ -65,3 +65,16 @@ def check_count(n: Any, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
         raise InputError(f"expected {name} to be a positive integer, got {n!r}")
     return int(n)
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """A non-negative integer (Python or numpy); anything else (strings, floats, bools) is refused
+    rather than silently converted, so the same call always means the same numbers."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"expected {name} to be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def fresh_seed() -> int:
+    """A random seed for calls made with seed=None."""
+    return int(np.random.SeedSequence().entropy % (2**63))

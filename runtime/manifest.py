@@ -1,6 +1,7 @@
-"""Read and verify a model folder's manifest (vae.json): format, hashes, graph files.
+"""Read and verify a model folder's manifest (vae.json): format, hashes, graph files, graph I/O.
 
-Nothing in a model folder is used before its sha256 matches the manifest.
+Nothing in a model folder is used before its sha256 matches the manifest, and a manifest that
+disagrees with its own graphs is refused at load (docs/model-format.md).
 """
 
 from __future__ import annotations
@@ -11,37 +12,109 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vaeport.runtime.errors import ModelFolderError
-from vaeport.runtime.files import FORMAT_NAME, FORMAT_VERSION, MANIFEST_FILE
+from vaeport.runtime.files import (
+    DECODER_INPUT,
+    DECODER_OUTPUT,
+    ENCODER_INPUT,
+    ENCODER_OUTPUTS_AE,
+    ENCODER_OUTPUTS_VAE,
+    FORMAT_NAME,
+    MANIFEST_FILE,
+    SUPPORTED_FORMAT_VERSIONS,
+)
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.runtime.onnx_scan import external_locations
 
 LOADABLE_SUFFIXES = {".onnx", ".data", ".bin", ".ort"}
 VARIANTS = ("fp32", "fp16", "int8")
+PARTS = ("encoder", "decoder")
+KINDS = ("vae", "ae")
+LIKELIHOODS = ("bernoulli", "gaussian")
+
+IO = list[tuple[str, list[Any]]]  # (name, shape with "N" for the batch axis) per input or output
+
+
+def positive_int(value: Any) -> bool:
+    return type(value) is int and value > 0
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """The parsed vae.json of one model folder."""
+    """The parsed vae.json of one model folder, with typed access to what callers need.
+    `data` is the whole record as written."""
 
     folder: Path
     data: dict[str, Any]
 
     @property
+    def format_version(self) -> int:
+        return self.data["format_version"]
+
+    @property
+    def name(self) -> str | None:
+        return self.data.get("name")
+
+    @property
     def kind(self) -> str:
+        """ "vae" or "ae" (the plain autoencoder baseline)."""
         return self.data["model"]["kind"]
 
     @property
+    def variational(self) -> bool:
+        return self.kind == "vae"
+
+    @property
     def latent_dim(self) -> int:
-        return int(self.data["model"]["latent_dim"])
+        return self.data["model"]["latent_dim"]
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
         image = self.data["image"]
-        return (int(image["channels"]), int(image["height"]), int(image["width"]))
+        return (image["channels"], image["height"], image["width"])
+
+    @property
+    def likelihood(self) -> str:
+        return self.data["model"]["likelihood"]
+
+    @property
+    def gaussian_scale(self) -> float | None:
+        """The learned sigma of a Gaussian likelihood; None for Bernoulli."""
+        return self.data["model"].get("gaussian_scale")
+
+    @property
+    def beta(self) -> float | None:
+        return self.data["model"].get("beta")
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """Class names of a conditional model; None for an unconditional one."""
+        classes = self.data.get("classes")
+        return None if classes is None else tuple(classes)
+
+    @property
+    def opset(self) -> int | None:
+        return self.data.get("opset")
 
     @property
     def variants(self) -> list[str]:
         return list(self.data["graphs"])
+
+    @property
+    def files(self) -> dict[str, dict[str, Any]]:
+        return self.data["files"]
+
+    @property
+    def training(self) -> dict[str, Any]:
+        """How the model was trained: the whole training config, data set, epochs, curves."""
+        return self.data.get("training") or {}
+
+    @property
+    def parity(self) -> dict[str, Any]:
+        return self.data.get("parity") or {}
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self.data.get("versions") or {}
 
     def graph_file(self, variant: str, part: str) -> str:
         if variant not in self.data["graphs"]:
@@ -52,6 +125,45 @@ class Manifest:
 
     def file_spec(self, name: str) -> dict[str, Any]:
         return self.data["files"][name]
+
+    def expected_io(self, part: str) -> tuple[IO, IO]:
+        """(inputs, outputs) that the `part` graph must have, from the image shape and latent_dim."""
+        image = ["N", *self.image_shape]
+        latent = ["N", self.latent_dim]
+        if part == "encoder":
+            names = ENCODER_OUTPUTS_VAE if self.variational else ENCODER_OUTPUTS_AE
+            return [(ENCODER_INPUT, image)], [(name, latent) for name in names]
+        return [(DECODER_INPUT, latent)], [(DECODER_OUTPUT, image)]
+
+
+def check_fields(path: Path, data: dict[str, Any]) -> None:
+    """The fields the runtime relies on have the right types (one line naming the first that does not)."""
+    for key in ("model", "image", "graphs", "files"):
+        if not isinstance(data.get(key), dict):
+            raise ModelFolderError(f"{path}: expected a '{key}' section, got {data.get(key)!r}")
+    model, image = data["model"], data["image"]
+    checks = [
+        ("model.kind", model.get("kind"), model.get("kind") in KINDS, f"one of {', '.join(KINDS)}"),
+        ("model.likelihood", model.get("likelihood"), model.get("likelihood") in LIKELIHOODS, "bernoulli or gaussian"),
+        ("model.latent_dim", model.get("latent_dim"), positive_int(model.get("latent_dim")), "a positive integer"),
+    ]
+    for key in ("channels", "height", "width"):
+        checks.append((f"image.{key}", image.get(key), positive_int(image.get(key)), "a positive integer"))
+    if model.get("likelihood") == "gaussian":
+        scale = model.get("gaussian_scale")
+        ok = isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0
+        checks.append(("model.gaussian_scale", scale, ok, "a positive number"))
+    for field, value, ok, expected in checks:
+        if not ok:
+            raise ModelFolderError(f"{path}: expected {field} to be {expected}, got {value!r}")
+    for variant, parts in data["graphs"].items():
+        if variant not in VARIANTS or not isinstance(parts, dict) or set(parts) != set(PARTS):
+            raise ModelFolderError(
+                f"{path}: expected graphs.{variant} to be a variant of {', '.join(VARIANTS)} naming "
+                f"an encoder and a decoder file, got {parts!r}"
+            )
+    if "fp32" not in data["graphs"]:
+        raise ModelFolderError(f"{path}: expected an fp32 entry in graphs, got {', '.join(data['graphs'])}")
 
 
 def safe_relative(folder: Path, name: str) -> Path:
@@ -64,7 +176,7 @@ def safe_relative(folder: Path, name: str) -> Path:
 
 
 def read_manifest(folder: Path) -> Manifest:
-    """Parse vae.json and check its format and version (no file hashing)."""
+    """Parse vae.json and check its format, version and field types (no file hashing)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFolderError(f"expected a model folder at {folder}, got no such folder")
@@ -77,14 +189,15 @@ def read_manifest(folder: Path) -> Manifest:
         raise ModelFolderError(f"{path}: expected JSON, got an unreadable file ({exc})") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise ModelFolderError(f"{path}: expected a {FORMAT_NAME} manifest, got another kind of file")
-    if data.get("format_version") != FORMAT_VERSION:
+    version = data.get("format_version")
+    # `type(...) is int`: true and 1.0 compare equal to 1 but are not a version this runtime wrote.
+    if type(version) is not int or version not in SUPPORTED_FORMAT_VERSIONS:
         raise ModelFolderError(
-            f"{path}: expected format_version {FORMAT_VERSION}, got {data.get('format_version')!r} "
+            f"{path}: expected format_version to be the integer "
+            f"{' or '.join(str(v) for v in SUPPORTED_FORMAT_VERSIONS)}, got {version!r} "
             "(made by a newer or older vaeport?)"
         )
-    for key in ("model", "image", "graphs", "files"):
-        if key not in data:
-            raise ModelFolderError(f"{path}: expected a '{key}' section, got none")
+    check_fields(path, data)
     return Manifest(folder, data)
 
 
@@ -124,6 +237,36 @@ def check_folder_contents(manifest: Manifest) -> None:
             raise ModelFolderError(
                 f"{manifest.folder}: expected only the files listed in {MANIFEST_FILE}, got an extra {path.name}"
             )
+
+
+def describe_io(pairs: IO) -> str:
+    return ", ".join(f"{name} [{','.join(str(d) for d in shape)}]" for name, shape in pairs)
+
+
+def check_graph_io(manifest: Manifest, name: str, part: str, inputs: IO, outputs: IO) -> None:
+    """A graph's own inputs and outputs (symbolic sizes as "N") must be those its role needs
+    given the manifest's image shape and latent_dim, and those its `files` entry lists."""
+    want_in, want_out = manifest.expected_io(part)
+    if (inputs, outputs) != (want_in, want_out):
+        other = "decoder" if part == "encoder" else "encoder"
+        swapped = inputs == manifest.expected_io(other)[0]
+        raise ModelFolderError(
+            f"{manifest.folder / name}: expected the {part} graph, {describe_io(want_in)} -> "
+            f"{describe_io(want_out)} (image {'x'.join(map(str, manifest.image_shape))}, latent_dim "
+            f"{manifest.latent_dim} in {MANIFEST_FILE}), got {describe_io(inputs)} -> {describe_io(outputs)}"
+            + (f" (is it the {other}? encoder and decoder look swapped)" if swapped else "")
+        )
+    spec = manifest.file_spec(name)
+    listed = tuple(
+        [(v["name"], [d if isinstance(d, int) else "N" for d in v["shape"]]) for v in spec.get(key, [])]
+        for key in ("inputs", "outputs")
+    )
+    if listed != (inputs, outputs):
+        raise ModelFolderError(
+            f"{manifest.folder / name}: expected inputs/outputs {describe_io(listed[0])} -> "
+            f"{describe_io(listed[1])} as listed in {MANIFEST_FILE}, "
+            f"got {describe_io(inputs)} -> {describe_io(outputs)}"
+        )
 
 
 def verify_folder(folder: Path) -> Manifest:

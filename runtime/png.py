@@ -10,6 +10,8 @@ import zlib
 
 import numpy as np
 
+from vaeport.runtime.errors import InputError
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -29,7 +31,7 @@ def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of a [C,H,W] float image in [0, 1] with C = 1 (gray) or 3 (RGB)."""
     c, h, w = image.shape
     if c not in (1, 3):
-        raise ValueError(f"expected 1 or 3 channels for PNG, got {c}")
+        raise InputError(f"expected 1 or 3 channels for PNG, got {c}")
     pixels = to_uint8(image).transpose(1, 2, 0).reshape(h, w * c)
     raw = np.concatenate([np.zeros((h, 1), dtype=np.uint8), pixels], axis=1).tobytes()  # filter 0 per row
     color_type = 0 if c == 1 else 2

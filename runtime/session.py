@@ -5,15 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from vaeport.runtime.errors import MissingExtraError, VaeportError
+from vaeport.runtime.errors import DeviceError, MissingExtraError
 
 DEVICES = ("auto", "cpu", "cuda")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-
-
-class DeviceError(VaeportError, RuntimeError):
-    """The asked-for device cannot be used."""
 
 
 def import_onnxruntime() -> Any:

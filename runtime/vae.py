@@ -11,11 +11,19 @@ from typing import Any
 
 import numpy as np
 
-from vaeport.runtime.errors import InputError, ModelFolderError
+from vaeport.runtime.errors import InputError
 from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT
-from vaeport.runtime.graph_runner import GraphRunner
-from vaeport.runtime.inputs import as_images, as_latents, check_count
-from vaeport.runtime.manifest import VARIANTS, Manifest, check_folder_contents, read_manifest, read_verified
+from vaeport.runtime.graph import Graph
+from vaeport.runtime.inputs import as_images, as_latents, check_count, check_seed, fresh_seed
+from vaeport.runtime.manifest import (
+    PARTS,
+    VARIANTS,
+    Manifest,
+    check_folder_contents,
+    check_graph_io,
+    read_manifest,
+    read_verified,
+)
 from vaeport.runtime.sampling import posterior_noise, prior_latents, reparameterize, slerp
 from vaeport.runtime.session import SessionSettings
 
@@ -23,24 +31,19 @@ DEFAULT_BATCH = 256
 INTERPOLATIONS = ("slerp", "linear")
 
 
-def check_io(session: Any, spec: dict[str, Any], name: str) -> None:
-    """The graph's own input/output names, ranks and fixed sizes must match the manifest."""
+def graph_io(graph: Graph) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, list[Any]]]]:
+    """The graph's own (inputs, outputs) as (name, shape) with "N" for every symbolic size."""
 
-    def described(pairs: list[tuple[str, list[Any]]]) -> list[tuple[str, list[Any]]]:
-        return [(name, [d if isinstance(d, int) else "N" for d in shape]) for name, shape in pairs]
+    def described(values: list[Any]) -> list[tuple[str, list[Any]]]:
+        return [(v.name, [d if isinstance(d, int) else "N" for d in v.shape]) for v in values]
 
-    got = tuple(
-        described([(v.name, v.shape) for v in values]) for values in (session.get_inputs(), session.get_outputs())
-    )
-    want = tuple(described([(v["name"], v["shape"]) for v in spec[key]]) for key in ("inputs", "outputs"))
-    if got != want:
-        raise ModelFolderError(f"{name}: expected inputs/outputs {want} as listed in the manifest, got {got}")
+    return described(graph.session.get_inputs()), described(graph.session.get_outputs())
 
 
 class VAE:
     """A loaded model folder. Create with `VAE.load(path)`."""
 
-    def __init__(self, manifest: Manifest, encoder: GraphRunner, decoder: GraphRunner, variant: str) -> None:
+    def __init__(self, manifest: Manifest, encoder: Graph, decoder: Graph, variant: str) -> None:
         self._manifest = manifest
         self._encoder = encoder
         self._decoder = decoder
@@ -48,6 +51,7 @@ class VAE:
         self.batch_size = decoder.batch_size
         self.device = decoder.device  # "cpu" or "cuda": what actually runs
         self._latent_dim, self._image_shape = manifest.latent_dim, manifest.image_shape
+        self._variational = manifest.variational
 
     @classmethod
     def load(
@@ -58,31 +62,33 @@ class VAE:
         variant: str = "fp32",
         batch_size: int = DEFAULT_BATCH,
     ) -> VAE:
-        """Verify the folder (format version, every sha256, external data, graph I/O) and open sessions."""
+        """Verify the folder (format version, every sha256, external data, graph I/O against the
+        manifest's shapes) and open one session per graph."""
         if variant not in VARIANTS:
             raise InputError(f"expected variant to be one of {', '.join(VARIANTS)}, got {variant!r}")
         check_count(batch_size, "batch_size")
         manifest = read_manifest(Path(path))
         check_folder_contents(manifest)
-        wanted = {part: manifest.graph_file(variant, part) for part in ("encoder", "decoder")}
+        wanted = {part: manifest.graph_file(variant, part) for part in PARTS}
         graphs = {}
-        for name in manifest.data["files"]:  # every file is hashed before anything is used
+        for name in manifest.files:  # every file is hashed before anything is used
             data = read_verified(manifest, name)
             if name in wanted.values():
                 graphs[name] = data
         settings = SessionSettings(device=device, threads=threads)
-        runners = []
-        for name, input_name in zip(wanted.values(), (ENCODER_INPUT, DECODER_INPUT), strict=True):
+        opened = []
+        for part, name in wanted.items():
             # Sessions are built from the very bytes that were hashed: no window to swap the file.
-            runner = GraphRunner(graphs[name], settings, input_name, batch_size)
-            check_io(runner.session, manifest.file_spec(name), name)
-            runners.append(runner)
-        return cls(manifest, runners[0], runners[1], variant)
+            graph = Graph(graphs[name], settings, batch_size)
+            check_graph_io(manifest, name, part, *graph_io(graph))
+            opened.append(graph)
+        return cls(manifest, opened[0], opened[1], variant)
 
     # -- properties ----------------------------------------------------------------------------
     @property
-    def manifest(self) -> dict[str, Any]:
-        return self._manifest.data
+    def manifest(self) -> Manifest:
+        """The model folder's manifest (typed properties; `.data` is the raw vae.json)."""
+        return self._manifest
 
     @property
     def latent_dim(self) -> int:
@@ -94,32 +100,33 @@ class VAE:
 
     @property
     def variational(self) -> bool:
-        return self._manifest.kind == "vae"
+        return self._variational
 
     def __repr__(self) -> str:
         return (
-            f"VAE({self.manifest.get('name')!r}, image {self.image_shape}, latent {self.latent_dim}, "
+            f"VAE({self._manifest.name!r}, image {self.image_shape}, latent {self.latent_dim}, "
             f"{self.variant} on {self.device})"
         )
 
     # -- graphs --------------------------------------------------------------------------------
     def encode(self, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
         """(z_mean, z_log_var), each [N, D]; for a plain autoencoder (z, None)."""
-        outputs = self._encoder.run(as_images(x, self.image_shape))
-        return (outputs[0], outputs[1]) if self.variational else (outputs[0], None)
+        outputs = self._encoder.run({ENCODER_INPUT: as_images(x, self.image_shape)})
+        return (outputs[0], outputs[1]) if self._variational else (outputs[0], None)
 
     def decode(self, z: Any) -> np.ndarray:
-        """Images [N, C, H, W] in [0, 1] (Bernoulli: probabilities; Gaussian: means)."""
-        return self._decoder.run(as_latents(z, self._latent_dim))[0]
+        """Images [N, C, H, W] in [0, 1] (Bernoulli: probabilities; Gaussian: means). Large inputs
+        run in batches into one preallocated result: the call costs the result plus one batch."""
+        return self._decoder.run({DECODER_INPUT: as_latents(z, self._latent_dim)})[0]
 
     # -- sampling ------------------------------------------------------------------------------
     def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
         """n latents z ~ N(0, temperature^2 I), [n, D]; the same seed gives the same latents."""
         n = check_count(n)
-        if not (isinstance(temperature, (int, float)) and np.isfinite(temperature) and temperature >= 0):
+        seed = fresh_seed() if seed is None else check_seed(seed)
+        number = isinstance(temperature, (int, float, np.floating, np.integer)) and not isinstance(temperature, bool)
+        if not (number and np.isfinite(temperature) and temperature >= 0):
             raise InputError(f"expected temperature to be a finite number >= 0, got {temperature!r}")
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**63))
         return prior_latents(seed, 0, n, self.latent_dim, float(temperature))
 
     def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
@@ -128,6 +135,7 @@ class VAE:
 
     def reconstruct(self, x: Any, seed: int | None = None) -> np.ndarray:
         """Decode the posterior mean (seed=None) or one seeded posterior sample per image."""
+        seed = None if seed is None else check_seed(seed)
         mean, log_var = self.encode(x)
         if seed is None or log_var is None:
             return self.decode(mean)

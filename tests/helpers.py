@@ -1,15 +1,16 @@
-"""Build small trained run folders for tests (a few seconds each)."""
+"""Build small trained run folders and model folders for tests (a few seconds each)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from vaeport.train.config import ModelConfig, TrainConfig
+from vaeport.export import export
+from vaeport.train import TrainConfig, fit
 from vaeport.train.datasets import load_dataset
-from vaeport.train.run_folder import prepare_new_run, write_config
-from vaeport.train.trainer import Trainer
 
 
 def make_run(
@@ -23,20 +24,27 @@ def make_run(
     data_dir: Path | None = None,
     likelihood: str = "bernoulli",
 ) -> Path:
-    data = load_dataset(dataset, data_dir=data_dir, seed=0)
+    n_train = len(load_dataset(dataset, data_dir=data_dir, seed=0).train)
     cfg = TrainConfig(
         dataset=dataset,
         data_dir=str(data_dir) if data_dir else None,
         epochs=epochs,
-        batch_size=min(64, len(data.train)),
+        batch_size=min(64, n_train),
         lr=3e-3,
         threads=1,
-        model=ModelConfig(data.image_shape, latent_dim, arch, hidden, kind, likelihood),
+        kind=kind,
+        arch=arch,
+        hidden=hidden,
+        latent_dim=latent_dim,
+        likelihood=likelihood,
     )
-    prepare_new_run(run_dir, force=False)
-    write_config(run_dir, cfg, data)
-    Trainer(cfg, data, run_dir, show_progress=False).fit()
-    return run_dir
+    return fit(cfg, run_dir, quiet=True).path
+
+
+def export_manifest(run: Path, out: Path, **options: Any) -> dict[str, Any]:
+    """Export `run` to `out` and return the manifest written."""
+    export(run, out, **options)
+    return json.loads((out / "vae.json").read_text())
 
 
 def write_rgb_npy(path: Path, n: int = 80, side: int = 32) -> Path:

@@ -9,6 +9,7 @@ import torch
 
 from vaeport.runtime.atomic import atomic_write
 from vaeport.runtime.errors import InputError
+from vaeport.train.config import ModelConfig
 
 CHECKPOINT_FORMAT = "vaeport-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -39,3 +40,13 @@ def load_checkpoint(path: Path, map_location: str = "cpu") -> dict[str, Any]:
             f"{path}: expected checkpoint format version {CHECKPOINT_VERSION}, got {state.get('format_version')!r}"
         )
     return state
+
+
+def model_config_of(state: dict[str, Any], path: Path) -> ModelConfig:
+    """The ModelConfig a checkpoint was trained with (its own entry, or the nested config of
+    vaeport 0.1's first checkpoints)."""
+    try:
+        data = state["model_config"] if "model_config" in state else state["config"]["model"]
+        return ModelConfig.from_dict(data)
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"{path}: expected a vaeport checkpoint with its model configuration, got none") from exc

@@ -1,8 +1,12 @@
-"""Configuration dataclasses; saved in every checkpoint and rebuilt with `ModelConfig(**d)`."""
+"""Training configuration: `TrainConfig` is the one definition of every setting, its default and its
+allowed values. `vae-train`'s options are generated from it (train/cli.py), config.json and the
+checkpoints store it, and `ModelConfig` (what the network needs) is derived from it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from vaeport.runtime.errors import InputError
@@ -13,11 +17,202 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "leaky_relu", "silu")
 LR_SCHEDULES = ("constant", "cosine")
 OBJECTIVES = ("elbo", "iwae", "iwae-dreg")
+DEVICES = ("cpu", "cuda", "auto")
 DEFAULT_HIDDEN = {"mlp": (400,), "conv": (32, 64, 128)}
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    exclusive_minimum: bool = False,
+    flag: str | None = None,
+    resumable: bool = False,
+) -> Any:
+    """A TrainConfig field with what its CLI option and its validation need.
+
+    resumable: may differ from the saved configuration when a run is resumed (it does not change
+    what is computed, only where or how long)."""
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "minimum": minimum,
+        "exclusive_minimum": exclusive_minimum,
+        "flag": flag,
+        "resumable": resumable,
+    }
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run. Same config and seed, same weights."""
+
+    # -- data --------------------------------------------------------------------------------
+    dataset: str = setting("digits", "digits | fashion-mnist | mnist | folder:PATH | npy:PATH")
+    data_dir: str | None = setting(
+        None, "Folder searched first for IDX files (then $VAEPORT_DATA, /usr/share/datasets).", resumable=True
+    )
+    image_size: int | None = setting(None, "folder: resize images to this square size.", minimum=1)
+    skip_bad_images: bool = setting(
+        False, "folder: skip unreadable images (and report them) instead of refusing the data set."
+    )
+    # -- model -------------------------------------------------------------------------------
+    kind: str = setting(
+        "vae", "vae, or ae: the plain autoencoder baseline (no KL, deterministic code).", choices=KINDS, flag="model"
+    )
+    arch: str = setting("mlp", "Encoder/decoder architecture.", choices=ARCHS)
+    latent_dim: int = setting(20, "D, the size of z.", minimum=1)
+    hidden: tuple[int, ...] | None = setting(
+        None, "mlp: hidden widths (default 400); conv: channels per stage (default 32,64,128)."
+    )
+    depth: int = setting(1, "conv: 3x3 convs per stage.", minimum=1)
+    activation: str = setting(
+        "relu", "ReLU/LeakyReLU fuse with Conv/Gemm in ONNX Runtime; SiLU does not.", choices=ACTIVATIONS
+    )
+    likelihood: str = setting("bernoulli", "p(x|z); gaussian has a learned global scale.", choices=LIKELIHOODS)
+    # -- objective ---------------------------------------------------------------------------
+    beta: float = setting(1.0, "Weight of the KL term (beta-VAE); 1 is the true ELBO.", minimum=0)
+    kl_warmup_epochs: float = setting(0.0, "Ramp the KL weight linearly from 0 over this many epochs.", minimum=0)
+    objective: str = setting(
+        "elbo",
+        "Train on the ELBO, the importance-weighted bound (IWAE), or the IWAE bound with doubly "
+        "reparameterized encoder gradients (iwae-dreg).",
+        choices=OBJECTIVES,
+    )
+    samples: int = setting(1, "Posterior samples per image for --objective iwae and iwae-dreg.", minimum=1)
+    # -- optimisation ------------------------------------------------------------------------
+    epochs: int = setting(10, "Epochs to train (raise it with --resume to continue).", minimum=1, resumable=True)
+    batch_size: int = setting(128, "Images per step.", minimum=1)
+    lr: float = setting(1e-3, "Adam learning rate.", minimum=0, exclusive_minimum=True)
+    lr_schedule: str = setting("constant", "constant, or cosine (to 0 over all steps).", choices=LR_SCHEDULES)
+    seed: int = setting(0, "Seeds the split, the initial weights, the batches and the noise.", minimum=0)
+    eval_batch_size: int = setting(1000, "Test images per batch of the per-epoch evaluation.", minimum=1)
+    # -- where it runs -----------------------------------------------------------------------
+    threads: int | None = setting(None, "torch intra-op threads (default: torch's choice).", minimum=1, resumable=True)
+    device: str = setting("cpu", "Where torch trains; auto picks cuda when available.", choices=DEVICES, resumable=True)
+
+    def __post_init__(self) -> None:
+        self.hidden = parse_hidden(self.hidden) or DEFAULT_HIDDEN.get(self.arch, (400,))
+        for f in fields(self):
+            check_value(getattr(self, f.name), f)
+
+    # -- (de)serialisation ----------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """From config.json, a checkpoint or a manifest's training section. Reads the flat form and
+        the nested form of vaeport 0.1's first run folders (a `model` section); other keys are ignored."""
+        flat = {**data, **data["model"]} if isinstance(data.get("model"), dict) else dict(data)
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in flat.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["hidden"] = list(self.hidden or ())
+        return record
+
+    def model_config(self, image_shape: tuple[int, int, int]) -> ModelConfig:
+        """What the network needs, for images of `image_shape` (C, H, W)."""
+        return ModelConfig(
+            image_shape=image_shape,
+            latent_dim=self.latent_dim,
+            arch=self.arch,
+            hidden=tuple(self.hidden or ()),
+            kind=self.kind,
+            likelihood=self.likelihood,
+            activation=self.activation,
+            depth=self.depth,
+        )
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)
+
+
+def option_name(f: Any) -> str:
+    """--name of a TrainConfig field's CLI option."""
+    return "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
+
+
+def parse_hidden(value: Any) -> tuple[int, ...] | None:
+    """'512,256', [512, 256] or (512, 256) -> (512, 256); None stays None (the arch's default)."""
+    if value is None:
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    try:
+        widths = tuple(int(v) for v in items if not (isinstance(v, str) and not v.strip()))
+        if any(isinstance(v, (bool, float)) for v in items):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise InputError(f"expected --hidden as comma-separated integers like 512,256, got {value!r}") from None
+    if not widths or min(widths) < 1:
+        raise InputError(f"expected --hidden of positive sizes, got {value!r}")
+    return widths
+
+
+def check_value(value: Any, f: Any) -> None:
+    """One field against its declared type, choices and minimum; InputError naming the option."""
+    meta, option = f.metadata, option_name(f)
+    if value is None:
+        if f.default is None:
+            return
+        raise InputError(f"expected {option} to be set, got None")
+    if meta.get("choices"):
+        if value not in meta["choices"]:
+            raise InputError(f"expected {option} to be one of {', '.join(meta['choices'])}, got {value!r}")
+        return
+    base = str(f.type).split("|")[0].strip()  # "str", "int", "float", "bool" or "tuple[int, ...]"
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise InputError(f"expected {option} to be true or false, got {value!r}")
+        return
+    if base == "str":
+        if not isinstance(value, str) or not value:
+            raise InputError(f"expected {option} to be a non-empty string, got {value!r}")
+        return
+    if base != "int" and base != "float":
+        return
+    is_int = base == "int"
+    number_ok = isinstance(value, int) if is_int else isinstance(value, (int, float)) and math.isfinite(value)
+    if isinstance(value, bool) or not number_ok:
+        raise InputError(f"expected {option} to be {'an integer' if is_int else 'a finite number'}, got {value!r}")
+    low = meta.get("minimum")
+    if low is not None and (value <= low if meta.get("exclusive_minimum") else value < low):
+        raise InputError(f"expected {option} {'>' if meta.get('exclusive_minimum') else '>='} {low:g}, got {value}")
+
+
+def resumed_config(saved: TrainConfig, given: dict[str, Any]) -> TrainConfig:
+    """The saved config with the `given` settings applied; only resumable ones may differ.
+
+    Settings that equal the saved ones are accepted (re-running the same command with --resume
+    works); each that differs is named with its saved and given value."""
+    merged = TrainConfig.from_dict({**saved.to_dict(), **given})
+    by_name = {f.name: f for f in fields(TrainConfig)}
+    changed = [
+        (by_name[name], getattr(saved, name), getattr(merged, name))
+        for name in given
+        if name in by_name and getattr(saved, name) != getattr(merged, name)
+    ]
+    fixed = [(f, old, new) for f, old, new in changed if not f.metadata.get("resumable")]
+    if fixed:
+        listed = "; ".join(f"{option_name(f)}: saved {show(old)}, given {show(new)}" for f, old, new in fixed)
+        allowed = ", ".join(option_name(f) for f in fields(TrainConfig) if f.metadata.get("resumable"))
+        raise InputError(f"--resume continues the saved configuration, but {listed} (only {allowed} may change)")
+    return merged
+
+
+def show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 @dataclass
 class ModelConfig:
+    """What the network is: derived from TrainConfig and the data's image shape; saved in every
+    checkpoint and rebuilt with `ModelConfig.from_dict(d)`."""
+
     image_shape: tuple[int, int, int]  # (C, H, W) of the training images
     latent_dim: int = 20  # D, the size of z
     arch: str = "mlp"  # "mlp" | "conv"
@@ -30,18 +225,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(v) for v in self.image_shape)  # type: ignore[assignment]
         self.hidden = tuple(int(v) for v in self.hidden)
-        check_choice("arch", self.arch, ARCHS)
-        check_choice("model", self.kind, KINDS)
-        check_choice("likelihood", self.likelihood, LIKELIHOODS)
-        check_choice("activation", self.activation, ACTIVATIONS)
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise InputError(f"expected image_shape (C, H, W) of positive sizes, got {self.image_shape}")
-        if self.latent_dim < 1:
-            raise InputError(f"expected --latent-dim of at least 1, got {self.latent_dim}")
-        if self.depth < 1:
-            raise InputError(f"expected --depth of at least 1, got {self.depth}")
-        if not self.hidden or min(self.hidden) < 1:
-            raise InputError(f"expected --hidden of positive sizes, got {self.hidden}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
@@ -49,52 +234,3 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass
-class TrainConfig:
-    dataset: str = "digits"  # digits | fashion-mnist | mnist | folder:PATH | npy:PATH
-    data_dir: str | None = None  # where IDX files are looked for first
-    image_size: int | None = None  # folder: resize to this square size
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3  # Adam learning rate
-    lr_schedule: str = "constant"  # "constant" | "cosine" (to 0 over all steps)
-    beta: float = 1.0  # weight of the KL term (beta-VAE); 1 is the true ELBO
-    objective: str = "elbo"  # "elbo" | "iwae" (importance-weighted bound, `samples` samples) | "iwae-dreg"
-    samples: int = 1  # posterior samples per image for the IWAE objective
-    kl_warmup_epochs: float = 0.0  # KL weight ramps linearly 0 -> beta over these epochs
-    seed: int = 0
-    threads: int | None = None  # torch intra-op threads; None leaves torch's default
-    device: str = "cpu"  # "cpu" | "cuda"
-    eval_batch_size: int = 1000
-    model: ModelConfig = field(default_factory=lambda: ModelConfig((1, 8, 8)))
-
-    def __post_init__(self) -> None:
-        check_choice("lr-schedule", self.lr_schedule, LR_SCHEDULES)
-        check_choice("objective", self.objective, OBJECTIVES)
-        if self.samples < 1:
-            raise InputError(f"expected --samples of at least 1, got {self.samples}")
-        if self.epochs < 1:
-            raise InputError(f"expected --epochs of at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise InputError(f"expected --batch-size of at least 1, got {self.batch_size}")
-        if not self.lr > 0:
-            raise InputError(f"expected --lr > 0, got {self.lr}")
-        if self.beta < 0:
-            raise InputError(f"expected --beta >= 0, got {self.beta}")
-        if self.kl_warmup_epochs < 0:
-            raise InputError(f"expected --kl-warmup-epochs >= 0, got {self.kl_warmup_epochs}")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        values = {f.name: data[f.name] for f in fields(cls) if f.name in data and f.name != "model"}
-        return cls(**values, model=ModelConfig.from_dict(data["model"]))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InputError(f"expected {name} to be one of {', '.join(choices)}, got {value!r}")

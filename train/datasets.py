@@ -6,7 +6,7 @@ the data can also feed the torch-free evaluation path).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from vaeport.train.idx import read_idx
 
 BUILTIN = ("digits", "fashion-mnist", "mnist")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+GRAY_MODES = ("L", "1", "I;16", "I")
 TEST_FRACTION = 0.1
 
 
@@ -31,6 +32,7 @@ class ImageData:
     test_labels: np.ndarray | None
     split: str  # "official" or how the test split was drawn
     source: str  # where the data came from
+    skipped: list[str] = field(default_factory=list)  # folder: unreadable files left out (--skip-bad-images)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -100,8 +102,23 @@ def load_idx_dataset(name: str, data_dir: Path | None) -> ImageData:
     )
 
 
-def load_folder(path: Path, image_size: int | None, seed: int) -> ImageData:
-    """PNG/JPEG files under `path`; first-level subfolders, when every image has one, are classes."""
+def read_image(file: Path) -> tuple[np.ndarray, bool]:
+    """(pixels [C,H,W] uint8, whether the file is grayscale); decoded in full so that a truncated
+    or corrupt file fails here, named, rather than later."""
+    from PIL import Image
+
+    with Image.open(file) as im:
+        im.load()
+        gray = im.mode in GRAY_MODES
+        pixels = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8)
+    return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), gray
+
+
+def load_folder(path: Path, image_size: int | None, seed: int, skip_bad: bool = False) -> ImageData:
+    """PNG/JPEG files under `path`; first-level subfolders, when every image has one, are classes.
+
+    An unreadable image (truncated, corrupt, not an image at all) is refused with its name, or with
+    skip_bad left out and listed in `ImageData.skipped`."""
     from PIL import Image
 
     if not path.is_dir():
@@ -109,37 +126,47 @@ def load_folder(path: Path, image_size: int | None, seed: int) -> ImageData:
     files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise InputError(f"folder:{path}: expected PNG/JPEG images, found none")
-    headers = []
+    decoded, kept, skipped = [], [], []
     for file in files:
-        with Image.open(file) as im:
-            headers.append((im.mode, im.size))
-    gray = all(mode in ("L", "1", "I;16", "I") for mode, _ in headers)
-    mode = "L" if gray else "RGB"
-    first_size = headers[0][1]
-    if image_size is None:
-        for file, (_, size) in zip(files, headers, strict=True):
-            if size != first_size:
+        try:
+            decoded.append(read_image(file))
+            kept.append(file)
+        except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, zlib.error, ... for bad files
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if not skip_bad:
                 raise InputError(
-                    f"folder:{path}: expected images of one size (or --image-size), got "
-                    f"{first_size[0]}x{first_size[1]} ({files[0].name}) and "
-                    f"{size[0]}x{size[1]} ({file.name})"
-                )
+                    f"folder:{path}: expected readable PNG/JPEG images, got {file.relative_to(path)} "
+                    f"({reason}); remove it or pass --skip-bad-images"
+                ) from exc
+            skipped.append(f"{file.relative_to(path)}: {reason}")
+    if not kept:
+        raise InputError(f"folder:{path}: expected readable PNG/JPEG images, got {len(skipped)} unreadable ones")
+    rgb = not all(gray for _, gray in decoded)
+    first_size = decoded[0][0].shape[1:]
     arrays = []
-    for file in files:
-        with Image.open(file) as im:
-            im = im.convert(mode)
-            if image_size is not None and im.size != (image_size, image_size):
-                im = im.resize((image_size, image_size), Image.Resampling.LANCZOS)
-            arr = np.asarray(im, dtype=np.uint8)
-        arrays.append(arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1))
+    for file, (pixels, _) in zip(kept, decoded, strict=True):
+        if image_size is None and pixels.shape[1:] != first_size:
+            raise InputError(
+                f"folder:{path}: expected images of one size (or --image-size), got "
+                f"{first_size[1]}x{first_size[0]} ({kept[0].name}) and "
+                f"{pixels.shape[2]}x{pixels.shape[1]} ({file.name})"
+            )
+        if rgb and pixels.shape[0] == 1:
+            pixels = np.repeat(pixels, 3, axis=0)
+        if image_size is not None and pixels.shape[1:] != (image_size, image_size):
+            im = Image.fromarray(pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0))
+            resized = np.asarray(im.resize((image_size, image_size), Image.Resampling.LANCZOS), dtype=np.uint8)
+            pixels = resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)
+        arrays.append(pixels)
     stacked = to_unit_float(np.stack(arrays), f"folder:{path}")
     labels = None
-    parts = [f.relative_to(path).parts for f in files]
+    parts = [f.relative_to(path).parts for f in kept]
     if all(len(p) > 1 for p in parts):
         classes = sorted({p[0] for p in parts})
         labels = np.array([classes.index(p[0]) for p in parts], dtype=np.int64)
     train, test, ytr, yte = seeded_split(stacked, labels, seed)
-    return ImageData(f"folder:{path}", train, test, ytr, yte, f"seeded 90/10 (seed {seed})", str(path))
+    split = f"seeded 90/10 (seed {seed})"
+    return ImageData(f"folder:{path}", train, test, ytr, yte, split, str(path), skipped)
 
 
 def load_npy(path: Path, seed: int) -> ImageData:
@@ -159,14 +186,20 @@ def load_npy(path: Path, seed: int) -> ImageData:
     return ImageData(f"npy:{path}", train, test, None, None, f"seeded 90/10 (seed {seed})", str(path))
 
 
-def load_dataset(spec: str, data_dir: Path | None = None, image_size: int | None = None, seed: int = 0) -> ImageData:
+def load_dataset(
+    spec: str,
+    data_dir: Path | str | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    skip_bad: bool = False,
+) -> ImageData:
     """Load a data set by its `--dataset` spec."""
     if spec == "digits":
         return load_digits(seed)
     if spec in IDX_DATASETS:
-        return load_idx_dataset(spec, data_dir)
+        return load_idx_dataset(spec, Path(data_dir) if data_dir else None)
     if spec.startswith("folder:"):
-        return load_folder(Path(spec[len("folder:") :]), image_size, seed)
+        return load_folder(Path(spec[len("folder:") :]), image_size, seed, skip_bad)
     if spec.startswith("npy:"):
         return load_npy(Path(spec[len("npy:") :]), seed)
     raise InputError(f"unknown dataset {spec!r}: expected one of {', '.join(BUILTIN)}, folder:PATH or npy:PATH")

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 
-from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.cli_support import OneLineErrors
-from vaeport.runtime.errors import require_module
-from vaeport.runtime.files import MANIFEST_FILE
 
 
 def format_table(rows: list[tuple[str, str]]) -> str:
@@ -37,43 +32,6 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def evaluate_model_folder(folder: Path, k: int, seed: int, data_dir: Path | None, device: str) -> dict[str, Any]:
-    """The ONNX path: numpy + onnxruntime (+ the data loaders), no torch."""
-    from vaeport.runtime import VAE
-    from vaeport.runtime.evaluate import evaluate, onnx_backend
-    from vaeport.train.datasets import load_dataset
-
-    vae = VAE.load(folder, device=device)
-    info = vae.manifest["training"]
-    data = load_dataset(info["dataset"], data_dir, None, info["seed"])
-    model = vae.manifest["model"]
-    backend = onnx_backend(vae, model["likelihood"], model.get("gaussian_scale"))
-    return {
-        "path": str(folder),
-        "path_kind": "model folder (onnxruntime)",
-        "dataset": data.name,
-        **evaluate(backend, data.test, k=k, seed=seed),
-    }
-
-
-def evaluate_run_folder(run_dir: Path, k: int, seed: int, data_dir: Path | None, checkpoint: str) -> dict[str, Any]:
-    require_module("torch", "train", "vae-eval on a run folder")
-    from vaeport.runtime.evaluate import evaluate
-    from vaeport.train.datasets import load_dataset
-    from vaeport.train.evaluate import torch_backend
-    from vaeport.train.load import load_run
-
-    model, cfg, record = load_run(run_dir, checkpoint)
-    data = load_dataset(cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.seed)
-    return {
-        "path": str(run_dir),
-        "path_kind": "run folder (torch)",
-        "checkpoint": record["checkpoint"],
-        "dataset": data.name,
-        **evaluate(torch_backend(model), data.test, k=k, seed=seed),
-    }
-
-
 @click.command(
     cls=OneLineErrors, epilog="Examples:\n\n  vae-eval runs/fmnist --k 100\n\n  vae-eval models/fashion-mnist"
 )
@@ -87,7 +45,20 @@ def evaluate_run_folder(run_dir: Path, k: int, seed: int, data_dir: Path | None,
 )
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Where the data set's files are.")
+@click.option(
+    "--dataset",
+    default=None,
+    help="Evaluate on this data set instead of the recorded one (needed for a model folder trained on folder: "
+    "or npy: data, whose path the manifest does not record).",
+)
+@click.option(
+    "--variant",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="Model folders only: which graphs.",
+)
 @click.option(
     "--device",
     type=click.Choice(["auto", "cpu", "cuda"]),
@@ -96,17 +67,28 @@ def evaluate_run_folder(run_dir: Path, k: int, seed: int, data_dir: Path | None,
     help="Model folders only: where ONNX Runtime runs.",
 )
 @click.option(
-    "--out", type=click.Path(path_type=Path), default=None, help="JSON file to write (default PATH/eval.json)."
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Eval file to write or update (default PATH/eval.json; the run folder's result goes under "
+    "'torch', the model folder's under 'onnx').",
 )
-def main(path: Path, k: int, checkpoint: str, seed: int, data_dir: Path | None, device: str, out: Path | None) -> None:
+def main(
+    path: Path,
+    k: int,
+    checkpoint: str,
+    seed: int,
+    data_dir: Path | None,
+    dataset: str | None,
+    device: str,
+    variant: str,
+    out: Path | None,
+) -> None:
     """Evaluate a run folder (torch) or an exported model folder (ONNX) on its test split."""
-    started = time.perf_counter()
-    if (path / MANIFEST_FILE).is_file():
-        result = evaluate_model_folder(path, k, seed, data_dir, device)
-    else:
-        result = evaluate_run_folder(path, k, seed, data_dir, checkpoint)
-    result["seconds"] = time.perf_counter() - started
+    from vaeport.train.evaluation import default_eval_path, evaluate, save_eval
+
+    result = evaluate(
+        path, k, seed, checkpoint=checkpoint, data_dir=data_dir, dataset=dataset, device=device, variant=variant
+    )
     click.echo(format_table(report_rows(result)))
-    target = out or path / "eval.json"
-    atomic_write_text(target, json.dumps(result, indent=2) + "\n")
-    click.echo(f"wrote {target}")
+    click.echo(f"wrote {save_eval(out or default_eval_path(path), result)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from vaeport.runtime.errors import InputError
-from vaeport.train.checkpoint import BEST, LAST, load_checkpoint
+from vaeport.train.checkpoint import BEST, LAST, load_checkpoint, model_config_of
 from vaeport.train.config import TrainConfig
 from vaeport.train.run_folder import read_config
 from vaeport.train.vae import VAE
@@ -22,7 +22,7 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[VAE, TrainConfig, dict
     if which == "best" and not path.is_file():
         path = run_dir / LAST  # a run interrupted in its first epoch has no best yet
     state = load_checkpoint(path)
-    model = VAE(TrainConfig.from_dict(state["config"]).model)
+    model = VAE(model_config_of(state, path))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:
@@ -31,7 +31,7 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[VAE, TrainConfig, dict
     model.eval()
     record = {
         **record,
-        "checkpoint": str(path),
+        "checkpoint": path.name,  # relative to the run folder: nothing machine-specific travels on
         "epochs_trained": state["progress"]["epoch"],
         "history": state["progress"]["history"],
     }

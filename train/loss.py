@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from vaeport.runtime.errors import InputError
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -33,7 +35,7 @@ def reconstruction_nll(
     if likelihood == "bernoulli":
         return bernoulli_nll(logits, x)
     if scale is None:
-        raise ValueError("the Gaussian likelihood needs its scale")
+        raise InputError("expected the Gaussian likelihood's scale, got None")
     return gaussian_nll(logits, x, scale)
 
 

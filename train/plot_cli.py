@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
+from vaeport.runtime.atomic import atomic_write
 from vaeport.runtime.cli_support import OneLineErrors
 from vaeport.runtime.errors import InputError, require_module
 from vaeport.runtime.files import MANIFEST_FILE
@@ -44,32 +43,25 @@ def open_model(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
         from vaeport.runtime import VAE
 
         vae = VAE.load(path, device="cpu")
-        training = vae.manifest["training"]
-        return (
-            vae,
-            {"dataset": training["dataset"], "seed": training["seed"], "data_dir": None},
-            training.get("curves", []),
-        )
+        training = vae.manifest.training
+        info = {k: training.get(k) for k in ("dataset", "seed", "data_dir", "image_size")}
+        return vae, info, training.get("curves", [])
     require_module("torch", "train", "vae-plot on a run folder")
     from vaeport.train.load import load_run
 
     model, cfg, record = load_run(path)
-    return TorchModel(model), {"dataset": cfg.dataset, "seed": cfg.seed, "data_dir": cfg.data_dir}, record["history"]
+    info = {"dataset": cfg.dataset, "seed": cfg.seed, "data_dir": cfg.data_dir, "image_size": cfg.image_size}
+    return TorchModel(model), info, record["history"]
 
 
 def save(fig: Any, path: Path) -> Path:
-    """Write a figure to a temporary name beside `path`, then rename."""
+    """Write a figure as PNG to a temporary name beside `path`, then rename."""
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
@@ -114,10 +106,10 @@ def main(
     """Draw latent spaces, random decodes, reconstructions, interpolations, manifold and curves."""
     require_module("matplotlib", "train", "vae-plot")
     from vaeport.train import plots
-    from vaeport.train.datasets import load_dataset
+    from vaeport.train.evaluation import load_test_data
 
     model, info, history = open_model(path)
-    data = load_dataset(info["dataset"], data_dir or info["data_dir"], None, info["seed"])
+    data = load_test_data(info["dataset"], data_dir or info["data_dir"], info["image_size"], info["seed"] or 0)
     images, labels = data.test[:points], None if data.test_labels is None else data.test_labels[:points]
     models = {"VAE" if model.variational else "AE": model}
     if compare is not None:

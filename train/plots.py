@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from vaeport.runtime.errors import InputError
 from vaeport.runtime.png import grid
 from vaeport.runtime.sampling import prior_latents, slerp
 
@@ -115,7 +116,7 @@ def interpolations(model: ModelLike, images: np.ndarray, pairs: list[tuple[int, 
 def manifold(model: ModelLike, size: int = 15) -> Figure:
     """Decodes of a grid over the 2-D prior's quantiles 5%..95% (needs latent_dim == 2)."""
     if model.latent_dim != 2:
-        raise ValueError(f"expected a model with latent_dim 2 for the manifold picture, got {model.latent_dim}")
+        raise InputError(f"expected a model with latent_dim 2 for the manifold picture, got {model.latent_dim}")
     q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, size)], dtype=np.float32)
     z = np.array([[x, y] for y in q[::-1] for x in q], dtype=np.float32)
     fig, ax = plt.subplots(figsize=(7, 7))

@@ -1,21 +1,24 @@
-"""The run folder: config.json, metrics.jsonl, last.pt and best.pt."""
+"""The run folder: config.json, metrics.jsonl, last.pt and best.pt, and `Run`, its handle."""
 
 from __future__ import annotations
 
 import json
 import platform
 import shutil
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.errors import InputError
-from vaeport.train.checkpoint import LAST
+from vaeport.train.checkpoint import BEST, LAST
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
-from vaeport.train.trainer import CONFIG_FILE
 
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+EVAL_FILE = "eval.json"
 RUN_MARKERS = (CONFIG_FILE, LAST)
 
 
@@ -57,6 +60,7 @@ def write_config(out: Path, cfg: TrainConfig, data: ImageData) -> None:
             "test_images": len(data.test),
             "split": data.split,
             "source": data.source,
+            "skipped_images": data.skipped,
         },
         "versions": package_versions("vaeport", "torch", "numpy"),
     }
@@ -76,3 +80,47 @@ def read_config(run_dir: Path) -> tuple[TrainConfig, dict[str, Any]]:
         return TrainConfig.from_dict(record), record
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: expected a vaeport run config, got an unreadable one ({exc})") from exc
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """One dict per finished epoch, from metrics.jsonl (empty before the first epoch ends)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: expected one JSON object per line, got an unreadable line ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run folder: what `fit` returns and what `evaluate` and `export` take."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> Run:
+        """A handle on an existing run folder (its config.json is read and checked)."""
+        read_config(Path(path))
+        return cls(Path(path))
+
+    @property
+    def config(self) -> TrainConfig:
+        return read_config(self.path)[0]
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """config.json as written: the config plus the data summary and versions."""
+        return read_config(self.path)[1]
+
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        return read_metrics(self.path)
+
+    def checkpoint(self, which: str = "last") -> Path:
+        """Path of `last.pt` or `best.pt`."""
+        return self.path / {"last": LAST, "best": BEST}[which]
+
+    def __fspath__(self) -> str:
+        return str(self.path)

@@ -2,7 +2,9 @@
 
 Resuming from `last.pt` gives bit-identical weights to an uninterrupted run: the checkpoint holds
 the data RNG state from the start of the current epoch (so the epoch's permutation is redrawn),
-the noise RNG state, the step reached inside the epoch, and the running sums of the epoch.
+the noise RNG state, the step reached inside the epoch, and the running sums of the epoch. Ctrl-C
+and SIGTERM are only acted on between steps (train/stop.py), so what is saved is always a step
+boundary.
 """
 
 from __future__ import annotations
@@ -20,22 +22,18 @@ import torch
 from tqdm.auto import tqdm
 
 from vaeport.runtime.atomic import atomic_write_text
-from vaeport.runtime.errors import TrainingError, VaeportError
+from vaeport.runtime.errors import Interrupted, TrainingError
 from vaeport.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
-from vaeport.train.evaluate import neg_elbo
 from vaeport.train.loss import LossTerms, iwae_loss, vae_loss
+from vaeport.train.run_folder import METRICS_FILE
+from vaeport.train.stop import StopRequest, stop_requests
+from vaeport.train.torch_eval import neg_elbo
 from vaeport.train.vae import VAE, reparameterize
 
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.json"
 EVAL_SEED_OFFSET = 3  # the test ELBO uses its own generator so that evaluation never shifts training
-
-
-class TrainingInterrupted(VaeportError):
-    """Ctrl-C during training; the state was saved to last.pt."""
 
 
 @dataclass
@@ -105,11 +103,13 @@ class Trainer:
         run_dir: Path,
         show_progress: bool = True,
         on_step: Callable[[int, int], None] | None = None,
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.show_progress = show_progress
         self.on_step = on_step  # test hook: called with (epoch, step) after every step
+        self.on_epoch = on_epoch  # called with each epoch's metrics row once it is saved
         # Adam's moments for weights that never get a gradient (always-black border pixels, dead
         # units) decay into float32 denormals, which x86 computes ~100x slower: training slowed 2x
         # within a few epochs. Flush them to zero; set before torch's worker threads start so they
@@ -123,7 +123,8 @@ class Trainer:
         if threads:
             torch.set_num_threads(threads)
         torch.manual_seed(cfg.seed)  # weight initialisation (the same on every rank)
-        self.model = VAE(cfg.model).to(self.device)
+        self.model_config = cfg.model_config(data.image_shape)
+        self.model = VAE(self.model_config).to(self.device)
         self.train_model: torch.nn.Module = self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
@@ -144,6 +145,7 @@ class Trainer:
     def state(self) -> dict[str, Any]:
         return {
             "config": self.cfg.to_dict(),
+            "model_config": self.model_config.to_dict(),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "rng": {
@@ -173,35 +175,40 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------------
     def fit(self) -> list[dict[str, Any]]:
-        """Train until `cfg.epochs`; returns the metrics of every epoch."""
+        """Train until `cfg.epochs`; returns the metrics of every epoch. On SIGINT/SIGTERM the step
+        in progress finishes, last.pt is saved and `Interrupted` is raised."""
         cfg, p = self.cfg, self.progress
         total_steps = cfg.epochs * self.steps_per_epoch
-        while p.epoch < cfg.epochs:
-            self.data_rng.set_state(self.epoch_start_rng)
-            perm = torch.randperm(len(self.train_x), generator=self.data_rng).to(self.device)
-            bar = tqdm(
-                total=self.steps_per_epoch,
-                initial=p.step,
-                desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
-                unit="batch",
-                disable=not self.show_progress,
-                leave=False,
-            )
-            try:
-                self.run_epoch(perm, total_steps, bar)
-            except KeyboardInterrupt:
-                self.save()
-                raise TrainingInterrupted(
-                    f"interrupted at epoch {p.epoch + 1} step {p.step}; state saved to "
-                    f"{self.run_dir / LAST}; continue with --resume"
-                ) from None
-            finally:
-                bar.close()
-            self.end_epoch()
+        with stop_requests() as stop:
+            while p.epoch < cfg.epochs:
+                self.data_rng.set_state(self.epoch_start_rng)
+                perm = torch.randperm(len(self.train_x), generator=self.data_rng).to(self.device)
+                bar = tqdm(
+                    total=self.steps_per_epoch,
+                    initial=p.step,
+                    desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
+                    unit="batch",
+                    disable=not self.show_progress,
+                    leave=False,
+                )
+                try:
+                    stopped = self.run_epoch(perm, total_steps, bar, stop)
+                finally:
+                    bar.close()
+                if stopped:
+                    self.save()
+                    raise Interrupted(
+                        f"interrupted ({stop.name()}) at epoch {p.epoch + 1} step {p.step}; state saved to "
+                        f"{self.run_dir / LAST}; continue with --resume"
+                    )
+                self.end_epoch()
         self.dist.barrier()
         return p.history
 
-    def run_epoch(self, perm: torch.Tensor, total_steps: int, bar: Any) -> None:
+    def run_epoch(self, perm: torch.Tensor, total_steps: int, bar: Any, stop: StopRequest) -> bool:
+        """Steps until the epoch ends (False) or a stop was requested on any rank (True, after the
+        step in progress). The request rides on the step's one all-reduce, so every rank stops
+        after the same step."""
         cfg, p, model = self.cfg, self.progress, self.model
         model.train()
         while p.step < self.steps_per_epoch:
@@ -219,8 +226,9 @@ class Trainer:
             # global batch so the update equals that of the global batch mean.
             scaled = terms.loss * (len(x) * self.dist.world / len(idx))
             with torch.no_grad():
-                stats = torch.stack([terms.loss * len(x), terms.recon * len(x), terms.kl * len(x)])
-                loss_sum, recon_sum, kl_sum = self.dist.all_reduce_sum(stats).tolist()  # one sync
+                wants_stop = torch.tensor(float(stop.requested), device=terms.loss.device)
+                stats = torch.stack([terms.loss * len(x), terms.recon * len(x), terms.kl * len(x), wants_stop])
+                loss_sum, recon_sum, kl_sum, stops = self.dist.all_reduce_sum(stats).tolist()  # one sync
             loss = loss_sum / len(idx)
             if not math.isfinite(loss):
                 kept = self.run_dir / LAST
@@ -246,6 +254,9 @@ class Trainer:
             bar.update(1)
             if self.on_step is not None:
                 self.on_step(p.epoch, p.step)
+            if stops > 0:
+                return True
+        return False
 
     def loss_terms(self, x: torch.Tensor, batch: int, part: slice, weight: float) -> LossTerms:
         """Loss of this rank's images. The noise of the whole global batch is drawn on every rank
@@ -253,14 +264,14 @@ class Trainer:
         model, cfg = self.train_model, self.cfg
         if not self.model.variational:
             logits, mean, log_var = model(x)
-            return vae_loss(logits, x, mean, log_var, cfg.model.likelihood, weight, self.model.scale())
-        latent = cfg.model.latent_dim
+            return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale())
+        latent = cfg.latent_dim
         if cfg.objective in ("iwae", "iwae-dreg"):
             eps = torch.randn((cfg.samples, batch, latent), generator=self.noise_rng, device=self.device)[:, part]
             return importance_weighted_terms(model, self.model, x, eps, weight, dreg=cfg.objective == "iwae-dreg")
         eps = torch.randn((batch, latent), generator=self.noise_rng, device=self.device)[part]
         logits, mean, log_var = model(x, eps=eps)
-        return vae_loss(logits, x, mean, log_var, cfg.model.likelihood, weight, self.model.scale())
+        return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale())
 
     def end_epoch(self) -> None:
         cfg, p = self.cfg, self.progress
@@ -293,6 +304,8 @@ class Trainer:
         if is_best:
             self.save(BEST)
         self.write_metrics()
+        if self.on_epoch is not None and self.dist.is_main:
+            self.on_epoch(dict(row))
         if self.show_progress:
             tqdm.write(
                 f"epoch {row['epoch']}/{cfg.epochs}  train loss {row['train_loss']:.2f}  "

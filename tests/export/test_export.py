@@ -9,17 +9,17 @@ from click.testing import CliRunner
 
 from vaeport.export import pipeline
 from vaeport.export.cli import main as export_main
-from vaeport.export.graphs import ExportError, check_graph
+from vaeport.export.graphs import check_graph
 from vaeport.export.parity import FP32
-from vaeport.export.pipeline import ExportOptions, export_run, verify_against
+from vaeport.export.pipeline import verify_against
 from vaeport.export.variants import FP16, INT8_MAX_MEAN_PIXEL_DIFF
-from vaeport.runtime.errors import ModelFolderError
+from vaeport.runtime.errors import ExportError, ModelFolderError, ParityError
 from vaeport.runtime.hashing import sha256_file
 from vaeport.runtime.manifest import verify_folder
 from vaeport.train.load import load_run
 
 from ..conftest import write_idx_set
-from ..helpers import make_run, write_rgb_npy
+from ..helpers import export_manifest, make_run, write_rgb_npy
 
 CASES = {
     "mlp-vae-8x8": dict(arch="mlp", kind="vae"),
@@ -52,10 +52,7 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def exported(runs, tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    return {
-        name: (export_run(run, root / name, ExportOptions(), log=lambda _: None), root / name)
-        for name, run in runs.items()
-    }
+    return {name: (export_manifest(run, root / name), root / name) for name, run in runs.items()}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -129,16 +126,14 @@ def test_manifest_hashes_verify_and_tampering_is_caught(exported, tmp_path):
 
 
 def test_export_is_deterministic(runs, tmp_path):
-    a = export_run(runs["conv-vae-28x28"], tmp_path / "a", ExportOptions(), log=lambda _: None)
-    b = export_run(runs["conv-vae-28x28"], tmp_path / "b", ExportOptions(), log=lambda _: None)
+    a = export_manifest(runs["conv-vae-28x28"], tmp_path / "a")
+    b = export_manifest(runs["conv-vae-28x28"], tmp_path / "b")
     for file in ("encoder.onnx", "decoder.onnx"):
         assert a["files"][file]["sha256"] == b["files"][file]["sha256"]
 
 
 def test_fp16_and_int8_variants_within_tolerance(runs, tmp_path):
-    manifest = export_run(
-        runs["conv-vae-28x28"], tmp_path / "m", ExportOptions(fp16=True, int8=True), log=lambda _: None
-    )
+    manifest = export_manifest(runs["conv-vae-28x28"], tmp_path / "m", fp16=True, int8=True)
     assert set(manifest["graphs"]) == {"fp32", "fp16", "int8"}
     fp16 = manifest["parity"]["fp16"]
     assert fp16["passed"] and all(c["max_abs"] <= FP16.atol + FP16.rtol * 10 for c in fp16["checks"])
@@ -150,15 +145,32 @@ def test_fp16_and_int8_variants_within_tolerance(runs, tmp_path):
     assert any(t.data_type == onnx.TensorProto.FLOAT16 for t in fp16_graph.graph.initializer)
     int8_ops = {n.op_type for n in onnx.load(str(tmp_path / "m" / "decoder.int8.onnx")).graph.node}
     assert "QuantizeLinear" in int8_ops and "DequantizeLinear" in int8_ops
-    report = verify_against(tmp_path / "m", runs["conv-vae-28x28"], ExportOptions())
+    report = verify_against(tmp_path / "m", runs["conv-vae-28x28"])
     assert all(section["passed"] for section in report.values())
 
 
-def test_int8_refused_when_too_inaccurate(runs, tmp_path, monkeypatch):
+def test_refused_int8_keeps_the_export_that_passed(runs, tmp_path, monkeypatch):
     monkeypatch.setattr("vaeport.export.variants.INT8_MAX_MEAN_PIXEL_DIFF", 0.0)
-    with pytest.raises(ExportError, match="int8 variant refused: mean \\|pixel diff\\| to fp32"):
-        export_run(runs["mlp-vae-8x8"], tmp_path / "m", ExportOptions(int8=True), log=lambda _: None)
-    assert list(tmp_path.iterdir()) == []
+    manifest = export_manifest(runs["mlp-vae-8x8"], tmp_path / "m", fp16=True, int8=True)
+    assert set(manifest["graphs"]) == {"fp32", "fp16"}
+    assert sorted(p.name for p in (tmp_path / "m").glob("*.onnx")) == [
+        "decoder.fp16.onnx",
+        "decoder.onnx",
+        "encoder.fp16.onnx",
+        "encoder.onnx",
+    ]
+    refused = manifest["parity"]["int8"]
+    assert not refused["passed"] and "mean |pixel diff| to fp32" in refused["refusal"]
+    assert refused["reconstruction_mean_abs_pixel_diff"] > 0
+    assert verify_folder(tmp_path / "m").variants == ["fp32", "fp16"]
+    # The CLI says so on stderr and exits 0; --require-variants makes it a failure that writes nothing.
+    code, stdout, stderr = run_cli([runs["mlp-vae-8x8"], "--out", tmp_path / "cli", "--int8"])
+    assert code == 0, stderr
+    assert "warning: int8 variant refused" in stderr and "int8: REFUSED" in stdout
+    code, _, stderr = run_cli([runs["mlp-vae-8x8"], "--out", tmp_path / "strict", "--int8", "--require-variants"])
+    assert code == ParityError.exit_code and "error: int8 variant refused" in stderr.splitlines()[-1]
+    assert not (tmp_path / "strict").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def run_cli(args):
@@ -180,10 +192,10 @@ def test_cli_export_and_verify(runs, tmp_path):
 
 def test_cli_verify_fails_against_other_weights(runs, tmp_path):
     out = tmp_path / "model"
-    export_run(runs["mlp-vae-8x8"], out, ExportOptions(), log=lambda _: None)
+    export_manifest(runs["mlp-vae-8x8"], out)
     other = make_run(tmp_path / "other", arch="mlp", kind="vae", hidden=(32,), epochs=2)
     code, stdout, stderr = run_cli(["--verify", out, "--against", other])
-    assert code == 1 and "FAIL" in stdout and "parity check failed" in stderr
+    assert code == ParityError.exit_code and "FAIL" in stdout and "parity check failed for fp32" in stderr
 
 
 @pytest.mark.parametrize(
@@ -230,5 +242,5 @@ def test_failing_parity_gate_writes_nothing(runs, tmp_path, monkeypatch):
 
     monkeypatch.setattr(pipeline, "export_decoder", wrong_decoder)
     code, _, stderr = run_cli([runs["mlp-vae-8x8"], "--out", tmp_path / "m"])
-    assert code == 2 and "parity gate failed: decoder.x vs onnxruntime-cpu at batch 1" in stderr
+    assert code == ParityError.exit_code and "parity gate failed: decoder.x vs onnxruntime-cpu at batch 1" in stderr
     assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from vaeport.runtime import VAE, InputError
+from vaeport.runtime import VAE, InputError, ModelFolderError
 from vaeport.runtime.cli import main as generate_main
 from vaeport.runtime.generate import GenerateSpec, chunks_of_shard, generate
 
@@ -149,7 +149,7 @@ def test_cli(digits_model, tmp_path):
     result = CliRunner().invoke(generate_main, [str(digits_model), "-n", "-5", "--out", str(tmp_path / "p")])
     assert result.exit_code == 2 and "expected -n to be a positive integer, got -5" in result.stderr
     result = CliRunner().invoke(generate_main, [str(tmp_path / "none"), "-n", "5", "--out", str(tmp_path / "p")])
-    assert result.exit_code == 2 and "expected a model folder" in result.stderr
+    assert result.exit_code == ModelFolderError.exit_code and "expected a model folder" in result.stderr
     result = CliRunner().invoke(
         generate_main, [str(digits_model), "-n", "5", "--out", str(tmp_path / "p"), "--shard", "x"]
     )
@@ -199,4 +199,4 @@ print("ok", vae.device)
     train = subprocess.run(
         [str(venv / "bin" / "vae-train"), "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300
     )
-    assert train.returncode == 2 and "pip install 'vaeport[train]'" in train.stderr
+    assert train.returncode == 4 and "pip install 'vaeport[train]'" in train.stderr

@@ -77,13 +77,20 @@ def test_train_resume_force_and_eval(tmp_path):
     rows = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["epoch"] for r in rows] == [1, 2]
     assert json.loads((out / "config.json").read_text())["epochs"] == 2
-    code, _, stderr = run(train_main, ["--out", out, "--resume", "--lr", "0.1"])
-    assert code == 2 and "drop --lr" in stderr
+    code, _, stderr = run(train_main, ["--out", out, "--resume", "--lr", "0.1", "--latent-dim", "4", "--hidden", "16"])
+    assert code == 2 and stderr.count("\n") == 1
+    assert "--lr: saved 0.001, given 0.1; --latent-dim: saved 3, given 4 (only" in stderr
+    # The same command again with --resume (and a longer --epochs) is accepted: its flags equal the saved ones.
+    code, _, stderr = run(train_main, [*base, "--epochs", "3", "--resume"])
+    assert code == 0, stderr
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     code, stdout, stderr = run(eval_main, [out, "--k", "5"])
     assert code == 0, stderr
     assert "IWAE-5 NLL bound" in stdout
-    result = json.loads((out / "eval.json").read_text())
-    assert result["test_iwae_nll"] <= result["test_neg_elbo"] + 1.0
+    record = json.loads((out / "eval.json").read_text())
+    assert record["format"] == "vaeport-eval" and set(record) == {"format", "format_version", "torch"}
+    result = record["torch"]
+    assert result["test_iwae_nll"] <= result["test_neg_elbo"] + 1.0 and result["checkpoint"] == "best.pt"
     code, _, stderr = run(train_main, [*base, "--epochs", "1", "--force"])
     assert code == 0, stderr
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

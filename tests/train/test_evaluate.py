@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from vaeport.export.pipeline import ExportOptions, export_run
+from vaeport.export import export
 from vaeport.runtime import VAE
 from vaeport.runtime.evaluate import bernoulli_log_likelihood, evaluate, onnx_backend
 from vaeport.train.datasets import load_dataset
-from vaeport.train.evaluate import neg_elbo, torch_backend
 from vaeport.train.load import load_run
+from vaeport.train.torch_eval import neg_elbo, torch_backend
 
 from ..helpers import make_run
 
@@ -16,7 +16,7 @@ from ..helpers import make_run
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     run = make_run(root / "run", arch="conv", hidden=(8, 16), latent_dim=6, epochs=3)
-    export_run(run, root / "model", ExportOptions(), log=lambda _: None)
+    export(run, root / "model")
     model, _, _ = load_run(run)
     return model, root / "model", load_dataset("digits", seed=0).test
 

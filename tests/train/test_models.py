@@ -1,8 +1,10 @@
+import re
+
 import pytest
 import torch
 
 from vaeport.runtime.errors import InputError
-from vaeport.train.config import ModelConfig
+from vaeport.train.config import ModelConfig, TrainConfig
 from vaeport.train.conv import stage_sizes
 from vaeport.train.vae import VAE, DecoderImage
 
@@ -58,11 +60,34 @@ def test_same_seed_same_weights():
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"latent_dim": 0}, "latent-dim"), ({"arch": "rnn"}, "arch"), ({"hidden": ()}, "hidden")],
+    [
+        ({"latent_dim": 0}, "expected --latent-dim >= 1, got 0"),
+        ({"arch": "rnn"}, "expected --arch to be one of mlp, conv, got 'rnn'"),
+        ({"hidden": ()}, "expected --hidden of positive sizes"),
+        ({"hidden": "a,b"}, "expected --hidden as comma-separated integers"),
+        ({"epochs": 2.5}, "expected --epochs to be an integer, got 2.5"),
+        ({"lr": 0.0}, "expected --lr > 0, got 0.0"),
+        ({"lr": float("nan")}, "expected --lr to be a finite number, got nan"),
+        ({"seed": -1}, "expected --seed >= 0, got -1"),
+        ({"kind": "gan"}, "expected --model to be one of vae, ae, got 'gan'"),
+        ({"skip_bad_images": "yes"}, "expected --skip-bad-images to be true or false"),
+        ({"dataset": None}, "expected --dataset to be set, got None"),
+    ],
 )
 def test_config_errors(kwargs, message):
-    with pytest.raises(InputError, match=message):
-        ModelConfig((1, 8, 8), **kwargs)
+    with pytest.raises(InputError, match=re.escape(message)):
+        TrainConfig(**kwargs)
+
+
+def test_train_config_round_trip_and_defaults():
+    config = TrainConfig(arch="conv", hidden="8,16", latent_dim=7, kind="ae")
+    assert config.hidden == (8, 16)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+    assert TrainConfig(arch="conv").hidden == (32, 64, 128) and TrainConfig().hidden == (400,)
+    # vaeport 0.1's run folders nested the model settings
+    old = {"dataset": "digits", "epochs": 3, "model": {"image_shape": [1, 8, 8], "latent_dim": 5, "arch": "mlp"}}
+    assert TrainConfig.from_dict(old) == TrainConfig(epochs=3, latent_dim=5)
+    assert config.model_config((1, 8, 8)) == ModelConfig((1, 8, 8), 7, "conv", (8, 16), "ae")
 
 
 def test_config_round_trip():

@@ -1,15 +1,17 @@
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
 import torch
 
-from vaeport.runtime.errors import TrainingError
+from vaeport.runtime.errors import Interrupted, TrainingError
 from vaeport.train import checkpoint as checkpoint_module
 from vaeport.train.checkpoint import LAST, load_checkpoint, save_checkpoint
-from vaeport.train.config import ModelConfig, TrainConfig
+from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import load_dataset
-from vaeport.train.trainer import Trainer, TrainingInterrupted, kl_weight, learning_rate
+from vaeport.train.trainer import Trainer, kl_weight, learning_rate
 
 
 @pytest.fixture(scope="module")
@@ -18,11 +20,11 @@ def digits():
 
 
 def config(**overrides):
-    model = ModelConfig(
-        (1, 8, 8), latent_dim=4, arch=overrides.pop("arch", "mlp"), hidden=overrides.pop("hidden", (32,))
-    )
     base = dict(
         dataset="digits",
+        latent_dim=4,
+        arch="mlp",
+        hidden=(32,),
         epochs=2,
         batch_size=200,
         lr=3e-3,
@@ -30,7 +32,6 @@ def config(**overrides):
         threads=1,
         kl_warmup_epochs=1.0,
         lr_schedule="cosine",
-        model=model,
     )
     return TrainConfig(**{**base, **overrides})
 
@@ -69,18 +70,18 @@ def test_resume_after_interrupt_matches_uninterrupted(tmp_path, digits, arch):
     full.fit()
 
     def interrupt(epoch, step):
-        if epoch == 1 and step == 3:
-            raise KeyboardInterrupt
+        if epoch == 1 and step == 3:  # a real SIGINT: acted on after the step in progress
+            os.kill(os.getpid(), signal.SIGINT)
 
     (tmp_path / "cut").mkdir()
     cut = Trainer(
         config(epochs=3, arch=arch, hidden=hidden), digits, tmp_path / "cut", show_progress=False, on_step=interrupt
     )
-    with pytest.raises(TrainingInterrupted, match="epoch 2 step 3"):
+    with pytest.raises(Interrupted, match="SIGINT.* at epoch 2 step 4"):
         cut.fit()
     resumed = Trainer(config(epochs=3, arch=arch, hidden=hidden), digits, tmp_path / "cut", show_progress=False)
     resumed.restore(tmp_path / "cut" / LAST)
-    assert resumed.progress.epoch == 1 and resumed.progress.step == 3
+    assert resumed.progress.epoch == 1 and resumed.progress.step == 4
     history = resumed.fit()
     for (name, wa), wb in zip(weights(full).items(), weights(resumed).values(), strict=True):
         assert torch.equal(wa, wb), name

@@ -1,0 +1,132 @@
+"""`evaluate`: test-set measures of a run folder (torch) or a model folder (ONNX Runtime, no torch),
+and `save_eval`, which writes them to eval.json (the schema is in docs/model-format.md).
+
+    report = evaluate("runs/fmnist", k=100)          # torch
+    report = evaluate("models/fashion-mnist")        # numpy + onnxruntime only
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from vaeport.runtime.atomic import atomic_write_text
+from vaeport.runtime.errors import InputError, require_module
+from vaeport.runtime.files import MANIFEST_FILE
+from vaeport.runtime.inputs import check_seed
+from vaeport.train.datasets import ImageData, load_dataset
+from vaeport.train.run_folder import EVAL_FILE, Run
+
+EVAL_FORMAT = "vaeport-eval"
+EVAL_VERSION = 1
+BACKENDS = ("torch", "onnx")
+PATH_SPECS = ("folder:", "npy:")
+
+
+def is_model_folder(path: Path) -> bool:
+    return (Path(path) / MANIFEST_FILE).is_file()
+
+
+def load_test_data(spec: str, data_dir: Any, image_size: int | None, seed: int) -> ImageData:
+    try:
+        return load_dataset(spec, data_dir, image_size, seed)
+    except InputError as exc:
+        if spec.startswith(PATH_SPECS):
+            raise InputError(
+                f"{exc} (a model folder records only the data set's folder name, not a path of the machine "
+                "that trained it: pass --dataset folder:PATH or npy:PATH)"
+            ) from exc
+        raise
+
+
+def evaluate(
+    target: Run | str | Path,
+    k: int = 100,
+    seed: int = 0,
+    *,
+    checkpoint: str = "best",
+    data_dir: str | Path | None = None,
+    dataset: str | None = None,
+    device: str = "auto",
+    variant: str = "fp32",
+) -> dict[str, Any]:
+    """Negative ELBO with its parts, the IWAE-k bound (k=0 skips it), reconstruction MSE, active
+    units and KL per dimension on the test split, in nats per image.
+
+    `target` is a run folder (torch; `checkpoint` "best" or "last") or a model folder (ONNX
+    Runtime; `device`, `variant`). Both share one estimator and per-image seeded noise, so a run
+    folder and its export agree to float precision. `dataset` overrides the recorded data set."""
+    from vaeport.runtime.evaluate import evaluate as estimate
+
+    path = Path(target.path if isinstance(target, Run) else target)
+    seed = check_seed(seed)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise InputError(f"expected k to be a non-negative integer, got {k!r}")
+    started = time.perf_counter()
+    if is_model_folder(path):
+        backend, data, details = onnx_side(path, data_dir, dataset, device, variant)
+    else:
+        backend, data, details = torch_side(path, data_dir, dataset, checkpoint)
+    result = {**details, "dataset": data.name, "seed": seed, **estimate(backend, data.test, k=k, seed=seed)}
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def onnx_side(path: Path, data_dir: Any, dataset: str | None, device: str, variant: str) -> tuple[Any, ImageData, dict]:
+    """numpy + onnxruntime (+ the data loaders), no torch."""
+    from vaeport.runtime import VAE
+    from vaeport.runtime.evaluate import onnx_backend
+
+    vae = VAE.load(path, device=device, variant=variant)
+    info, manifest = vae.manifest.training, vae.manifest
+    data = load_test_data(
+        dataset or info.get("dataset", "digits"),
+        data_dir or info.get("data_dir"),
+        info.get("image_size"),
+        info.get("seed", 0),
+    )
+    backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
+    return backend, data, {"backend": "onnx", "variant": vae.variant, "device": vae.device}
+
+
+def torch_side(path: Path, data_dir: Any, dataset: str | None, checkpoint: str) -> tuple[Any, ImageData, dict]:
+    require_module("torch", "train", "evaluating a run folder")
+    from vaeport.train.load import load_run
+    from vaeport.train.torch_eval import torch_backend
+
+    model, cfg, record = load_run(path, checkpoint)
+    data = load_test_data(dataset or cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.seed)
+    return torch_backend(model), data, {"backend": "torch", "checkpoint": record["checkpoint"]}
+
+
+def default_eval_path(target: Run | str | Path) -> Path:
+    return Path(target.path if isinstance(target, Run) else target) / EVAL_FILE
+
+
+def read_eval(path: Path) -> dict[str, Any]:
+    """An eval.json as {"format", "format_version", "torch"?, "onnx"?}; files of vaeport 0.1 (one
+    flat result, or {"torch", "onnx"}) are read into that form. Anything else is refused."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: expected a vaeport eval file, got an unreadable one ({exc})") from exc
+    if isinstance(data, dict) and data.get("format") == EVAL_FORMAT:
+        return data
+    if isinstance(data, dict) and set(data) <= set(BACKENDS) and data:
+        return {"format": EVAL_FORMAT, "format_version": EVAL_VERSION, **data}
+    if isinstance(data, dict) and "path_kind" in data:
+        key = "onnx" if "onnx" in data["path_kind"] else "torch"
+        return {"format": EVAL_FORMAT, "format_version": EVAL_VERSION, key: data}
+    raise InputError(f"{path}: expected a vaeport eval file, refusing to overwrite a file of another kind")
+
+
+def save_eval(path: Path, report: dict[str, Any]) -> Path:
+    """Write `report` into the eval file at `path` under its backend ("torch" or "onnx"), keeping
+    the other backend's result if the file has one."""
+    path = Path(path)
+    record = read_eval(path) if path.exists() else {"format": EVAL_FORMAT, "format_version": EVAL_VERSION}
+    record = {**record, "format_version": EVAL_VERSION, report["backend"]: report}
+    atomic_write_text(path, json.dumps(record, indent=2) + "\n")
+    return path

@@ -1,0 +1,100 @@
+"""`fit`: the life of a run folder. Start a run from a TrainConfig, or resume one, and train it.
+
+from vaeport.train import TrainConfig, fit
+run = fit(TrainConfig(dataset="digits", latent_dim=8, epochs=20), out="runs/digits")
+run.metrics[-1]["test_neg_elbo"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vaeport.runtime.errors import InputError
+from vaeport.train.checkpoint import LAST
+from vaeport.train.config import TrainConfig, resumed_config
+from vaeport.train.datasets import ImageData, load_dataset
+from vaeport.train.distributed import from_environment
+from vaeport.train.run_folder import Run, prepare_new_run, read_config, write_config
+from vaeport.train.trainer import Trainer
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        from vaeport.runtime.errors import DeviceError
+
+        raise DeviceError("expected a CUDA GPU for --device cuda, got none (torch.cuda.is_available() is False)")
+    return name
+
+
+def load_data(cfg: TrainConfig) -> ImageData:
+    data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.seed, skip_bad=cfg.skip_bad_images)
+    if cfg.batch_size > len(data.train):
+        raise InputError(
+            f"expected --batch-size at most the {len(data.train)} training images of {data.name}, got {cfg.batch_size}"
+        )
+    return data
+
+
+def fit(
+    config: TrainConfig | None,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    force: bool = False,
+    quiet: bool = False,
+    on_epoch: EpochCallback | None = None,
+) -> Run:
+    """Train `config` into the run folder `out` and return it as a `Run`.
+
+    resume=True continues the run in `out` from its last checkpoint, bit-identical to an
+    uninterrupted run; `config` may then be None (the saved one) or equal the saved one except in
+    epochs, threads, data_dir and device. force=True deletes an earlier run folder at `out`.
+    quiet=True shows no progress bar or per-epoch lines; `on_epoch(row)` is called after each
+    epoch with its metrics (the row written to metrics.jsonl). Raises `Interrupted` on Ctrl-C
+    (last.pt saved), `InputError` on bad input (nothing written), `TrainingError` on a
+    non-finite loss."""
+    out = Path(out)
+    if resume:
+        if force:
+            raise InputError("expected one of --resume or --force, got both")
+        return resume_run(config, out, quiet, on_epoch)
+    if config is None:
+        raise InputError("expected a TrainConfig for a new run (config=None only resumes)")
+    if out.exists() and not force:
+        prepare_new_run(out, force=False)  # the "existing folder" error comes before any work
+    cfg = config.replace(device=resolve_device(config.device))
+    data = load_data(cfg)
+    ranks = from_environment(torch.device(cfg.device))
+    ranks.barrier()  # every rank has validated before rank 0 touches the folder
+    if ranks.is_main:
+        prepare_new_run(out, force=force)
+        write_config(out, cfg, data)
+    ranks.barrier()
+    Trainer(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch).fit()
+    return Run(out)
+
+
+def resume_run(config: TrainConfig | None, out: Path, quiet: bool, on_epoch: EpochCallback | None) -> Run:
+    saved, record = read_config(out)
+    cfg = saved if config is None else resumed_config(saved, config.to_dict())
+    cfg = cfg.replace(device=resolve_device(cfg.device))
+    if not (out / LAST).is_file():
+        raise InputError(f"--resume: expected {out / LAST}, got no such file")
+    data = load_data(cfg)
+    shape = list(record.get("data", {}).get("image_shape", data.image_shape))
+    if list(data.image_shape) != shape:
+        raise InputError(f"--resume: expected images of shape {shape} as before, got {list(data.image_shape)}")
+    trainer = Trainer(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch)
+    trainer.restore(out / LAST)
+    trainer.fit()
+    if cfg != saved and trainer.dist.is_main:
+        write_config(out, cfg, data)
+    return Run(out)
