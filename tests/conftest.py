@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vaeport.export import export
 from vaeport.train.idx import write_idx
+
+from .helpers import make_run
 
 
 def blob_images(n: int, side: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,3 +47,18 @@ def write_idx_set(folder: Path, n_train: int = 96, n_test: int = 32, side: int =
 def idx_dir(tmp_path: Path) -> Path:
     """A tiny MNIST-shaped IDX data set (96 train, 32 test, 28x28) in a temporary folder."""
     return write_idx_set(tmp_path / "idx")
+
+
+@pytest.fixture(scope="session")
+def digits_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small conv VAE on digits, exported with all variants."""
+    root = tmp_path_factory.mktemp("rt")
+    run = make_run(root / "run", arch="conv", hidden=(8, 16), latent_dim=4, epochs=2)
+    return export(run, root / "model", fp16=True, int8=True, require_variants=True)
+
+
+@pytest.fixture(scope="session")
+def ae_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rt-ae")
+    run = make_run(root / "run", arch="mlp", kind="ae", hidden=(16,), latent_dim=3)
+    return export(run, root / "model")

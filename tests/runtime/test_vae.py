@@ -11,7 +11,7 @@ from vaeport.runtime.onnx_scan import external_locations
 from vaeport.runtime.session import DeviceError, cuda_available
 from vaeport.train.datasets import load_dataset
 
-from .conftest import copy_folder
+from .folders import copy_folder
 
 
 @pytest.fixture(scope="module")
