@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
 from typing import Any
 
 import onnx
@@ -11,6 +10,7 @@ from vaeport.export.graphs import io_specs
 from vaeport.runtime.files import FORMAT_NAME, FORMAT_VERSION
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.train.config import TrainConfig
+from vaeport.train.datasets import portable_dataset
 from vaeport.train.run_folder import package_versions
 from vaeport.train.vae import VAE
 
@@ -66,14 +66,6 @@ def build_manifest(
         "versions": package_versions("vaeport", "torch", "onnx", "onnxscript", "onnxruntime", "numpy"),
         "training": training_section(cfg, record, (c, h, w), history),
     }
-
-
-def portable_dataset(spec: str) -> str:
-    """The data set spec without machine-specific paths: `folder:/home/me/shoes` -> `folder:shoes`."""
-    for prefix in ("folder:", "npy:"):
-        if spec.startswith(prefix):
-            return prefix + PurePath(spec[len(prefix) :]).name
-    return spec
 
 
 def training_section(

@@ -19,7 +19,7 @@ from vaeport.export.graphs import DEFAULT_OPSET, check_graph, check_opset, expor
 from vaeport.export.manifest import build_manifest
 from vaeport.export.parity import failures, run_gate
 from vaeport.export.variants import fp16_parity, int8_parity, make_fp16, make_int8
-from vaeport.runtime.atomic import atomic_folder
+from vaeport.runtime.atomic import atomic_folder, check_creatable, ensure_folder
 from vaeport.runtime.errors import FileAccessError, InputError, ParityError
 from vaeport.runtime.files import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE
 from vaeport.runtime.inputs import check_seed
@@ -62,6 +62,7 @@ def check_options(options: ExportOptions) -> None:
 
 
 def check_destination(out: Path, force: bool) -> None:
+    check_creatable(out.parent)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise FileAccessError(f"--out {out}: expected a folder path, got an existing file")
@@ -69,11 +70,6 @@ def check_destination(out: Path, force: bool) -> None:
             raise InputError(f"--out {out}: expected a new folder, got an existing one (use --force to replace it)")
         if any(out.iterdir()) and not (out / MANIFEST_FILE).exists():
             raise InputError(f"--out {out}: refusing to replace something that is not a vaeport model folder")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise FileAccessError(f"--out {out}: expected a folder path, but {parent} is a file")
 
 
 def load_data(cfg: Any, data_dir: str | None) -> ImageData:
@@ -162,7 +158,7 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
 def write_folder(out: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
     """Write everything into a temporary folder beside `out`, check it as the runtime will, then
     rename it into place (replacing an earlier model folder only after the new one is complete)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out.parent, "--out's parent")
     with atomic_folder(out, replace=True) as tmp:
         for file, data in files.items():
             (tmp / file).write_bytes(data)

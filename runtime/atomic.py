@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from vaeport.runtime.errors import FileAccessError, describe_os_error
+from vaeport.runtime.errors import FileAccessError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -55,6 +55,21 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def check_creatable(path: Path, what: str = "--out") -> None:
+    """Before any work: `path` is not an existing file, and the nearest folder that exists above it
+    is a folder this process may write into (FileAccessError naming which otherwise)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileAccessError(f"{what} {path}: expected a folder, got an existing file")
+    parent = path if path.exists() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise FileAccessError(f"{what} {path}: expected a folder path, but {parent} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FileAccessError(f"{what} {path}: cannot write into {parent} (permission denied)")
+
+
 def ensure_folder(path: Path, what: str = "--out") -> Path:
     """Create the folder `path` (and its parents) if needed and check that it can be written;
     FileAccessError naming the path and the problem otherwise."""
@@ -64,9 +79,13 @@ def ensure_folder(path: Path, what: str = "--out") -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise FileAccessError(f"{what} {path}: cannot create the folder ({describe_os_error(exc)})") from exc
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise FileAccessError(f"{what} {path}: expected a folder it can write, got one without write permission")
+        raise FileAccessError(f"{what} {path}: cannot create the folder ({exc.strerror or exc})") from exc
+    probe = temp_name(path / ".vaeport-write-probe")
+    try:  # a real write: permission bits do not tell root (or a read-only mount) the truth
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        probe.unlink()
+    except OSError as exc:
+        raise FileAccessError(f"{what} {path}: cannot write into this folder ({exc.strerror or exc})") from exc
     return path
 
 

@@ -91,5 +91,8 @@ def main(ctx: click.Context, out: Path, resume: bool, force: bool, quiet: bool, 
         run = fit(config, out, resume=True, force=force, quiet=quiet)
     else:
         run = fit(TrainConfig(**settings), out, force=force, quiet=quiet)
+    skipped = run.record["data"].get("skipped_images") or []
+    if skipped:
+        click.echo(f"vae-train: skipped {len(skipped)} unreadable image(s): {'; '.join(skipped[:3])}", err=True)
     last = run.metrics[-1]
     click.echo(f"done: {len(run.metrics)} epochs, test -ELBO {last['test_neg_elbo']:.3f} nats/image; run folder {out}")

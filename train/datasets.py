@@ -186,6 +186,15 @@ def load_npy(path: Path, seed: int) -> ImageData:
     return ImageData(f"npy:{path}", train, test, None, None, f"seeded 90/10 (seed {seed})", str(path))
 
 
+def portable_dataset(spec: str) -> str:
+    """The data set spec without machine-specific paths (`folder:/home/me/shoes` -> `folder:shoes`),
+    for what travels: model folders and their eval files."""
+    for prefix in ("folder:", "npy:"):
+        if spec.startswith(prefix):
+            return prefix + Path(spec[len(prefix) :]).name
+    return spec
+
+
 def load_dataset(
     spec: str,
     data_dir: Path | str | None = None,

@@ -16,7 +16,7 @@ from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.errors import InputError, require_module
 from vaeport.runtime.files import MANIFEST_FILE
 from vaeport.runtime.inputs import check_seed
-from vaeport.train.datasets import ImageData, load_dataset
+from vaeport.train.datasets import ImageData, load_dataset, portable_dataset
 from vaeport.train.run_folder import EVAL_FILE, Run
 
 EVAL_FORMAT = "vaeport-eval"
@@ -69,7 +69,8 @@ def evaluate(
         backend, data, details = onnx_side(path, data_dir, dataset, device, variant)
     else:
         backend, data, details = torch_side(path, data_dir, dataset, checkpoint)
-    result = {**details, "dataset": data.name, "seed": seed, **estimate(backend, data.test, k=k, seed=seed)}
+    result = {**details, "dataset": portable_dataset(data.name), "seed": seed}
+    result.update(estimate(backend, data.test, k=k, seed=seed))
     result["seconds"] = time.perf_counter() - started
     return result
 

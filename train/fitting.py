@@ -18,7 +18,7 @@ from vaeport.train.checkpoint import LAST
 from vaeport.train.config import TrainConfig, resumed_config
 from vaeport.train.datasets import ImageData, load_dataset
 from vaeport.train.distributed import from_environment
-from vaeport.train.run_folder import Run, prepare_new_run, read_config, write_config
+from vaeport.train.run_folder import Run, check_new_run, prepare_new_run, read_config, write_config
 from vaeport.train.trainer import Trainer
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -68,8 +68,7 @@ def fit(
         return resume_run(config, out, quiet, on_epoch)
     if config is None:
         raise InputError("expected a TrainConfig for a new run (config=None only resumes)")
-    if out.exists() and not force:
-        prepare_new_run(out, force=False)  # the "existing folder" error comes before any work
+    check_new_run(out, force)  # an unusable --out is refused before any work
     cfg = config.replace(device=resolve_device(config.device))
     data = load_data(cfg)
     ranks = from_environment(torch.device(cfg.device))

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import numpy as np
 
-from vaeport.runtime.atomic import atomic_write
+from vaeport.runtime.atomic import atomic_write, ensure_folder
 from vaeport.runtime.cli_support import OneLineErrors
 from vaeport.runtime.errors import InputError, require_module
 from vaeport.runtime.files import MANIFEST_FILE
@@ -122,7 +122,7 @@ def main(
         flat, _, _ = open_model(manifold_path)
         if flat.latent_dim != 2:
             raise InputError(f"--manifold: expected a model with latent_dim 2, got {flat.latent_dim}")
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out)
     written = [
         save(plots.latent_spaces(models, images, labels), out / f"{prefix}latent_spaces.png"),
         save(plots.random_decodes(models, images), out / f"{prefix}random_decodes.png"),

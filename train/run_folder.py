@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vaeport.runtime.atomic import atomic_write_text
+from vaeport.runtime.atomic import atomic_write_text, check_creatable, ensure_folder
 from vaeport.runtime.errors import InputError
 from vaeport.train.checkpoint import BEST, LAST
 from vaeport.train.config import TrainConfig
@@ -32,11 +32,10 @@ def package_versions(*names: str) -> dict[str, str]:
     return versions
 
 
-def prepare_new_run(out: Path, force: bool) -> None:
-    """Check that `out` may be used for a new run; with --force clear an old run folder there."""
+def check_new_run(out: Path, force: bool) -> None:
+    """Before any work: `out` may take a new run (new, empty, or with `force` an old run folder)."""
+    check_creatable(out)
     if out.exists():
-        if not out.is_dir():
-            raise InputError(f"--out {out}: expected a folder path, got an existing file")
         contents = list(out.iterdir())
         if contents and not force:
             raise InputError(
@@ -45,9 +44,14 @@ def prepare_new_run(out: Path, force: bool) -> None:
             )
         if contents and not any((out / m).exists() for m in RUN_MARKERS):
             raise InputError(f"--out {out}: refusing to clear a folder that is not a vaeport run folder")
-        if contents:
-            shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+
+
+def prepare_new_run(out: Path, force: bool) -> None:
+    """Check that `out` may be used for a new run; with --force clear an old run folder there."""
+    check_new_run(out, force)
+    if out.exists() and any(out.iterdir()):
+        shutil.rmtree(out)
+    ensure_folder(out)
 
 
 def write_config(out: Path, cfg: TrainConfig, data: ImageData) -> None:

@@ -228,3 +228,91 @@ def test_cuda_matches_cpu(digits_model):
     assert gpu.device == "cuda"
     z = cpu.sample_latent(256, seed=0)
     np.testing.assert_allclose(gpu.decode(z), cpu.decode(z), atol=1e-4)
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", None])
+def test_format_version_must_be_the_integer(digits_model, tmp_path, version):
+    folder = copy_folder(digits_model, tmp_path / "v")
+    edit_manifest(folder, lambda m: m.update(format_version=version))
+    with pytest.raises(ModelFolderError, match=f"expected format_version to be the integer 1, got {version!r}"):
+        VAE.load(folder, device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m["model"].update(latent_dim=5), r"latent_dim 5 in vae.json\), got x \[N,1,8,8\] -> z_mean \[N,4\]"),
+        (lambda m: m["image"].update(height=9), r"expected the encoder graph, x \[N,1,9,8\]"),
+        (lambda m: m["image"].update(channels=3), r"\(image 3x8x8, latent_dim 4 in vae.json\)"),
+        (lambda m: m["model"].update(kind="ae"), r"-> z \[N,4\] .* got x \[N,1,8,8\] -> z_mean \[N,4\], z_log_var"),
+        (lambda m: m["model"].update(latent_dim="4"), "expected model.latent_dim to be a positive integer, got '4'"),
+        (lambda m: m["image"].update(width=0), "expected image.width to be a positive integer, got 0"),
+        (lambda m: m["model"].update(likelihood="poisson"), "expected model.likelihood to be bernoulli or gaussian"),
+        (lambda m: m["graphs"].pop("fp32"), "expected an fp32 entry in graphs"),
+    ],
+)
+def test_manifest_that_disagrees_with_its_graphs_is_refused(digits_model, tmp_path, change, message):
+    folder = copy_folder(digits_model, tmp_path / "lying")
+    edit_manifest(folder, change)
+    with pytest.raises(ModelFolderError, match=message):
+        VAE.load(folder, device="cpu")
+
+
+def test_swapped_encoder_and_decoder_are_named(digits_model, tmp_path):
+    folder = copy_folder(digits_model, tmp_path / "swapped")
+    encoder, decoder = (folder / "encoder.onnx").read_bytes(), (folder / "decoder.onnx").read_bytes()
+    (folder / "encoder.onnx").write_bytes(decoder)
+    (folder / "decoder.onnx").write_bytes(encoder)
+
+    def swap(m):
+        files = m["files"]
+        files["encoder.onnx"], files["decoder.onnx"] = files["decoder.onnx"], files["encoder.onnx"]
+
+    edit_manifest(folder, swap)
+    with pytest.raises(ModelFolderError, match="expected the encoder graph.*encoder and decoder look swapped"):
+        VAE.load(folder, device="cpu")
+
+
+@pytest.mark.parametrize("seed", ["abc", -1, "1", 1.9, True, None])
+def test_seed_must_be_a_non_negative_integer(vae, images, seed):
+    calls = [lambda: vae.sample_latent(2, seed=seed), lambda: vae.sample(2, seed=seed)]
+    if seed is not None:  # None means "fresh randomness" for sampling, "the posterior mean" for reconstruct
+        calls.append(lambda: vae.reconstruct(images[:2], seed=seed))
+        for call in calls:
+            with pytest.raises(InputError, match=f"expected seed to be a non-negative integer, got {seed!r}"):
+                call()
+    else:
+        assert vae.sample(2, seed=None).shape == (2, 1, 8, 8)
+
+
+def test_numpy_integer_seeds_are_accepted(vae):
+    np.testing.assert_array_equal(vae.sample(3, seed=np.int64(4)), vae.sample(3, seed=4))
+    np.testing.assert_array_equal(vae.sample(3, seed=np.uint8(4)), vae.sample(3, seed=4))
+
+
+def test_large_decode_costs_the_result_plus_one_batch(digits_model):
+    """decode of 400,000 latents (a 102 MB result) in a fresh process: peak RSS grows by about the
+    result, not twice it (the batches are written into one preallocated array)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import numpy as np
+from vaeport.runtime import VAE
+
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+vae = VAE.load({str(digits_model)!r}, device="cpu")
+z = vae.sample_latent(400_000, seed=0)
+vae.decode(z[:256]); vae.decode(z[:256])  # sessions warm, arena at one batch
+before = peak()
+x = vae.decode(z)
+print(before, peak(), x.nbytes / 2**20)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    before, after, result_mb = (float(v) for v in out.stdout.split())
+    assert after - before < result_mb * 1.25, (before, after, result_mb)

@@ -149,3 +149,43 @@ def test_npy_errors(tmp_path, array, message):
 def test_unknown_dataset():
     with pytest.raises(InputError, match="unknown dataset 'cifar'"):
         load_dataset("cifar")
+
+
+def bad_image_folder(root, how):
+    """Four good PNGs in two classes and one bad file among them."""
+    for i in range(4):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((6, 6), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    bad = root / "b" / "bad.png"
+    good = (root / "b" / "0.png").read_bytes()
+    if how == "truncated":
+        bad.write_bytes(good[: len(good) // 2])
+    elif how == "corrupt":
+        data = bytearray(good)
+        data[40:60] = bytes(20)  # inside the IDAT stream
+        bad.write_bytes(bytes(data))
+    else:  # a text file named .png
+        bad.write_text("not an image at all")
+    return bad
+
+
+@pytest.mark.parametrize("how", ["truncated", "corrupt", "fake"])
+def test_unreadable_image_is_named_or_skipped(tmp_path, how):
+    bad_image_folder(tmp_path / "imgs", how)
+    with pytest.raises(InputError, match=r"got b/bad\.png \(.+\); remove it or pass --skip-bad-images"):
+        load_dataset(f"folder:{tmp_path / 'imgs'}")
+    data = load_dataset(f"folder:{tmp_path / 'imgs'}", skip_bad=True)
+    assert len(data.train) + len(data.test) == 4
+    assert len(data.skipped) == 1 and data.skipped[0].startswith("b/bad.png: ")
+
+
+def test_skipped_images_are_recorded_in_the_run(tmp_path):
+    from vaeport.train import TrainConfig, fit
+
+    bad_image_folder(tmp_path / "imgs", "fake")
+    config = TrainConfig(dataset=f"folder:{tmp_path / 'imgs'}", skip_bad_images=True, hidden=(4,), latent_dim=2,
+                         epochs=1, batch_size=2, threads=1)  # fmt: skip
+    run = fit(config, tmp_path / "run", quiet=True)
+    skipped = run.record["data"]["skipped_images"]
+    assert len(skipped) == 1 and skipped[0].startswith("b/bad.png: ")
