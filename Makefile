@@ -32,17 +32,14 @@ web: $(STAMP) web-setup
 parity: $(STAMP) web-setup
 	$(BIN)/python benchmarks/parity_matrix.py
 
+# The Python API (fit, evaluate, export, VAE) on digits, then the CLI and the runtime on the shipped model.
 demo: $(STAMP)
-	$(BIN)/vae-train --dataset digits --arch mlp --hidden 256 --latent-dim 8 --epochs 30 \
-	    --kl-warmup-epochs 5 --lr-schedule cosine --batch-size 64 --out $(DEMO)/run --force
-	$(BIN)/vae-eval $(DEMO)/run --k 100
-	$(BIN)/vae-export $(DEMO)/run --out $(DEMO)/model --fp16 --int8 --force
-	rm -rf $(DEMO)/samples $(DEMO)/fashion-samples
-	$(BIN)/vae-generate $(DEMO)/model -n 64 --seed 0 --format grid --out $(DEMO)/samples --quiet
+	$(BIN)/python examples/quickstart.py $(DEMO)
+	rm -rf $(DEMO)/fashion-samples
 	$(BIN)/vae-generate models/fashion-mnist -n 64 --seed 0 --format grid --out $(DEMO)/fashion-samples --quiet
 	$(BIN)/python examples/interpolate.py models/fashion-mnist $(DEMO)/fashion-interpolation.png
 	@echo "demo results: run folder $(DEMO)/run (metrics.jsonl, eval.json), model folder $(DEMO)/model,"
-	@echo "              digits samples $(DEMO)/samples/grid.png,"
+	@echo "              digits samples $(DEMO)/samples.png,"
 	@echo "              shipped Fashion-MNIST model: $(DEMO)/fashion-samples/grid.png, $(DEMO)/fashion-interpolation.png"
 
 test: $(STAMP) web-setup

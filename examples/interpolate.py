@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from vaeport.runtime import VAE
+from vaeport.runtime.atomic import atomic_write, ensure_folder
 from vaeport.runtime.png import encode_png, grid
 
 
@@ -24,8 +25,8 @@ def main() -> None:
     vae = VAE.load(args.model_dir, device="auto")
     a, b = vae.sample_latent(2, seed=args.seed)
     rows = [vae.interpolate(a, b, steps=args.steps, method=m) for m in ("linear", "slerp")]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_bytes(encode_png(grid(np.concatenate(rows), columns=args.steps)))
+    ensure_folder(args.out.parent, "out's folder")
+    atomic_write(args.out, lambda f: f.write(encode_png(grid(np.concatenate(rows), columns=args.steps))))
     print(f"wrote {args.out} (top: linear, bottom: slerp; {vae.device})")
 
 

@@ -130,18 +130,27 @@ def test_generate_killed_at_random_moments_then_resumed_writes_the_same_files(di
     args = [str(BIN / "vae-generate"), str(digits_model), *GENERATE, "--format", fmt]
     ref = tmp_path / "ref"
     started = time.perf_counter()
-    assert subprocess.run([*args, "--out", str(ref)], capture_output=True).returncode == 0
-    span = time.perf_counter() - started
+    proc = start([*args, "--out", str(ref)])
+    while not (ref / "generate-0-of-1.json").exists() and proc.poll() is None:
+        time.sleep(0.005)
+    startup = time.perf_counter() - started
+    proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    work = time.perf_counter() - started - startup
     out = tmp_path / "cut"
     rng = random.Random(7)
+    stopped = 0
     for _ in range(4):
+        left = 1 - (len(files_of(out)) / len(files_of(ref)) if out.exists() else 0)
         proc = start([*args, "--out", str(out)])
-        time.sleep(rng.uniform(0.3, max(span, 0.6)))
+        time.sleep(startup + rng.uniform(0.05, 0.95) * left * work)  # while this run still has work to do
         proc.send_signal(sig)
         proc.communicate(timeout=120)
         assert proc.returncode in (0, -signal.SIGKILL, 130)
+        stopped += proc.returncode != 0
     final = subprocess.run([*args, "--out", str(out)], capture_output=True, text=True)
     assert final.returncode == 0, final.stderr
+    assert stopped >= 2
     assert files_of(out) == files_of(ref)
     assert leftovers(out) == []
     record = json.loads((out / "generate-0-of-1.json").read_text())
