@@ -27,7 +27,7 @@ import numpy as np
 
 from vaeport.runtime.atomic import atomic_folder, atomic_write, atomic_write_text, ensure_folder, remove_leftovers
 from vaeport.runtime.errors import InputError
-from vaeport.runtime.hashing import CHUNK
+from vaeport.runtime.hashing import sha256_file
 from vaeport.runtime.inputs import check_seed
 from vaeport.runtime.png import encode_png, grid, to_uint8
 from vaeport.runtime.sampling import prior_latents
@@ -131,12 +131,7 @@ def add_to_folder_digest(digest: Any, name: str, data: bytes) -> None:
 
 
 def file_entry(path: Path) -> dict[str, Any]:
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            digest.update(block)
-            size += len(block)
-    return {"bytes": size, "sha256": digest.hexdigest()}
+    return {"bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def folder_entry(path: Path) -> dict[str, Any]:

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from vaeport.export import export
-from vaeport.train.idx import write_idx
 
-from .helpers import make_run
+from .helpers import make_run, write_idx
 
 
 def blob_images(n: int, side: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,14 @@ def export_manifest(run: Path, out: Path, **options: Any) -> dict[str, Any]:
     """Export `run` to `out` and return the manifest written."""
     export(run, out, **options)
     return json.loads((out / "vae.json").read_text())
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
+    """Write `array` (uint8) as an IDX file (the (Fashion-)MNIST format), gzipped by default."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + array.tobytes()
+    Path(path).write_bytes(gzip.compress(payload, mtime=0) if compress else payload)
 
 
 def write_rgb_npy(path: Path, n: int = 80, side: int = 32) -> Path:

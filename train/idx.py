@@ -57,14 +57,6 @@ def read_idx(path: Path) -> np.ndarray:
     return parse_idx(read_idx_bytes(path), name=str(path))
 
 
-def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> None:
-    """Write `array` (uint8) as an IDX file; used by tests and tools that make small data sets."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    payload = header + array.tobytes()
-    Path(path).write_bytes(gzip.compress(payload, mtime=0) if compress else payload)
-
-
 def sha256_of_payload(path: Path) -> str:
     """sha256 of the decompressed IDX bytes: the same for any gzip recompression of a file."""
     return hashlib.sha256(read_idx_bytes(path)).hexdigest()

@@ -125,6 +125,3 @@ class Run:
     def checkpoint(self, which: str = "last") -> Path:
         """Path of `last.pt` or `best.pt`."""
         return self.path / {"last": LAST, "best": BEST}[which]
-
-    def __fspath__(self) -> str:
-        return str(self.path)
