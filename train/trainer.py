@@ -261,6 +261,16 @@ class Trainer:
     def loss_terms(self, x: torch.Tensor, batch: int, part: slice, weight: float) -> LossTerms:
         """Loss of this rank's images. The noise of the whole global batch is drawn on every rank
         and sliced, so any number of ranks sees exactly the eps of a single-process run."""
+        terms = self.rank_loss_terms(x, batch, part, weight)
+        if len(x) == 0:
+            # A global batch smaller than the number of ranks (an epoch's last batch) leaves this
+            # rank no images: its mean loss is 0/0. It contributes nothing, but its backward must
+            # still produce a (zero) gradient for every parameter, as DDP's all-reduce expects.
+            zero = sum(p.sum() for p in self.model.parameters()) * 0.0
+            return LossTerms(zero, zero.detach(), zero.detach())
+        return terms
+
+    def rank_loss_terms(self, x: torch.Tensor, batch: int, part: slice, weight: float) -> LossTerms:
         model, cfg = self.train_model, self.cfg
         if not self.model.variational:
             logits, mean, log_var = model(x)
