@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,6 +94,11 @@ def importance_weighted_terms(
     return terms
 
 
+def watched() -> bool:
+    """A progress bar helps in a terminal or a notebook; in a log file it is noise."""
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
 class Trainer:
     """Trains one model into one run folder."""
 
@@ -107,7 +113,7 @@ class Trainer:
     ) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
-        self.show_progress = show_progress
+        self.show_progress = show_progress  # a line per epoch, and a bar where someone watches
         self.on_step = on_step  # test hook: called with (epoch, step) after every step
         self.on_epoch = on_epoch  # called with each epoch's metrics row once it is saved
         # Adam's moments for weights that never get a gradient (always-black border pixels, dead
@@ -188,7 +194,7 @@ class Trainer:
                     initial=p.step,
                     desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
                     unit="batch",
-                    disable=not self.show_progress,
+                    disable=not (self.show_progress and watched()),
                     leave=False,
                 )
                 try:
@@ -317,8 +323,9 @@ class Trainer:
         if self.on_epoch is not None and self.dist.is_main:
             self.on_epoch(dict(row))
         if self.show_progress:
-            tqdm.write(
+            line = (
                 f"epoch {row['epoch']}/{cfg.epochs}  train loss {row['train_loss']:.2f}  "
                 f"test -ELBO {row['test_neg_elbo']:.2f} (recon {row['test_recon']:.2f} + "
                 f"KL {row['test_kl']:.2f})  {row['images_per_second']:.0f} img/s"
             )
+            tqdm.write(line, file=sys.stderr)
