@@ -73,7 +73,26 @@ def to_onnx(
         raise ExportError(f"torch.onnx.export failed: {detail}") from exc
     model = program.model_proto
     model.producer_name = "vaeport"
+    strip_source_metadata(model)
     return model.SerializeToString(deterministic=True)
+
+
+def strip_source_metadata(model: onnx.ModelProto) -> None:
+    """Drop the exporter's per-node metadata (Python stack traces with this machine's absolute
+    paths, module names, source line numbers): a graph must not depend on where or from which
+    checkout it was exported."""
+    graphs = [model.graph, *(f for f in model.functions)]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            del node.metadata_props[:]
+            for attr in node.attribute:
+                graphs.extend([attr.g] if attr.HasField("g") else [])
+                graphs.extend(attr.graphs)
+        if isinstance(graph, onnx.GraphProto):
+            del graph.metadata_props[:]
+            for value in (*graph.input, *graph.output, *graph.value_info, *graph.initializer):
+                del value.metadata_props[:]
 
 
 @contextlib.contextmanager

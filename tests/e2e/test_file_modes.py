@@ -125,6 +125,10 @@ def test_model_folder_holds_nothing_machine_specific(tmp_path):
         text = (tmp_path / "model" / name).read_text()
         assert str(tmp_path) not in text, name
         assert absolute_paths(json.loads(text)) == [], name
+    checkout = str(Path(__file__).resolve().parents[2]).encode()
+    for path in (tmp_path / "model").iterdir():  # the graphs too: the exporter's stack traces are stripped
+        data = path.read_bytes()
+        assert checkout not in data and b"vae.py" not in data and str(tmp_path).encode() not in data, path.name
     training = json.loads((tmp_path / "model" / "vae.json").read_text())["training"]
     assert training["dataset"] == "npy:shoes.npy" and training["checkpoint"] == "best.pt"
     assert training["objective"] == "elbo" and training["samples"] == 1  # the whole config is recorded
