@@ -85,17 +85,22 @@ def interrupted(model: Path, n: int, fmt: str, sig: int, kills: int, root: Path,
     startup, reference_seconds, _ = run_to_end(command(model, n, fmt, ref), ref)
     work, total_chunks = reference_seconds - startup, chunks_in(ref)
     events = []
+    record = out / "generate-0-of-1.json"
     for _ in range(kills):
         left = 1.0 - (chunks_in(out) if out.exists() else 0) / total_chunks
+        launched = time.time()
         proc = start(command(model, n, fmt, out))
-        # A random moment while this run still has work to do: startup, then a share of what is left.
-        delay = startup + rng.uniform(0.02, 0.98) * left * work
+        # Wait until this run has verified what is on disk (it then rewrites its record), and kill
+        # it at a random moment of the decoding and writing that is left.
+        while proc.poll() is None and not (record.exists() and record.stat().st_mtime >= launched):
+            time.sleep(0.002)
+        delay = rng.uniform(0.02, 0.98) * left * work
         time.sleep(delay)
         proc.send_signal(sig)
         proc.communicate(timeout=600)
         events.append(
             {
-                "after_seconds": round(delay, 3),
+                "seconds_into_writing": round(delay, 3),
                 "returncode": proc.returncode,
                 "chunks_on_disk": chunks_in(out),
                 "temporary_leftovers": len([h for h in hidden(out) if h.endswith(".tmp")]),
