@@ -74,6 +74,21 @@ def to_onnx(
     model = program.model_proto
     model.producer_name = "vaeport"
     strip_source_metadata(model)
+    return portable(model)
+
+
+def portable(model: onnx.ModelProto) -> bytes:
+    """The serialized graph as it is written: the batch axis named N on every tensor whose first
+    size is not fixed (code generators that need named dims refuse `unk__0`), and stamped with the
+    lowest IR version its opsets allow (torch's exporter stamps the newest, which older runtimes
+    refuse though they run every op: IR 10 vs 9 for opset 20 kept onnxruntime 1.17 out)."""
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    graph = model.graph
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        dims = value.type.tensor_type.shape.dim
+        if len(dims) and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = BATCH_DIM
+    model.ir_version = onnx.helper.find_min_ir_version_for(list(model.opset_import), ignore_unknown=True)
     return model.SerializeToString(deterministic=True)
 
 

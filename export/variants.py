@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from vaeport.export.graphs import check_graph
+from vaeport.export.graphs import check_graph, portable
 from vaeport.export.parity import BATCH_SIZES, Tolerance, batch_of, compare
 from vaeport.runtime.errors import ExportError
 from vaeport.runtime.graph import Graph
@@ -50,7 +50,7 @@ def to_fp16(data: bytes, name: str) -> bytes:
 
     model = convert_float_to_float16(onnx.load_from_string(data), keep_io_types=True)
     topologically_sorted(model.graph)
-    converted = model.SerializeToString(deterministic=True)
+    converted = portable(model)
     check_graph(converted, name)
     return converted
 
@@ -90,7 +90,7 @@ def to_int8(data: bytes, name: str, calibration: np.ndarray) -> bytes:
         )
         model = onnx.load(str(dst))
     root.setLevel(level)
-    quantized = model.SerializeToString(deterministic=True)
+    quantized = portable(model)
     check_graph(quantized, name)
     return quantized
 

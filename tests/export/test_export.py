@@ -244,3 +244,22 @@ def test_failing_parity_gate_writes_nothing(runs, tmp_path, monkeypatch):
     code, _, stderr = run_cli([runs["mlp-vae-8x8"], "--out", tmp_path / "m"])
     assert code == ParityError.exit_code and "parity gate failed: decoder.x vs onnxruntime-cpu at batch 1" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("opset", "ir"), [(18, 8), (20, 9)])
+def test_graphs_carry_the_lowest_ir_version_and_a_named_batch_axis(runs, tmp_path, opset, ir):
+    export_manifest(runs["conv-vae-28x28"], tmp_path / "m", fp16=True, int8=True, opset=opset)
+    graphs = sorted((tmp_path / "m").glob("*.onnx"))
+    assert len(graphs) == 6
+    for path in graphs:
+        model = onnx.load(str(path))
+        assert model.ir_version == ir == onnx.helper.find_min_ir_version_for(list(model.opset_import), True)
+        assert {o.version for o in model.opset_import if o.domain in ("", "ai.onnx")} == {opset}
+        values = [*model.graph.input, *model.graph.output, *model.graph.value_info]
+        assert len(values) > 8  # shapes are inferred for the intermediate tensors too
+        for value in values:
+            dims = value.type.tensor_type.shape.dim
+            assert all(d.HasField("dim_value") or (i == 0 and d.dim_param == "N") for i, d in enumerate(dims)), (
+                path.name,
+                value.name,
+            )
