@@ -40,7 +40,15 @@ def summarize(report: dict[str, Any]) -> list[str]:
 )
 @click.argument("run_dir", type=click.Path(path_type=Path), required=False)
 @click.option("--out", type=click.Path(path_type=Path), help="Model folder to write.")
-@click.option("--opset", type=int, default=None, help="ONNX opset (18-23, default 20).")
+@click.option(
+    "--target",
+    type=click.Choice(["portable", "legacy"]),
+    default="portable",
+    show_default=True,
+    help="portable: opset 18, IR 8 (onnxruntime >= 1.15, OpenVINO, OpenCV DNN, tract); legacy: opset 13 forms "
+    "for converters such as onnx2torch (docs/compatibility.md).",
+)
+@click.option("--opset", type=int, default=None, help="Export the portable forms at this opset instead (18-23).")
 @click.option("--fp16", is_flag=True, help="Also write float16 graphs (float32 inputs/outputs).")
 @click.option("--int8", is_flag=True, help="Also write static int8 QDQ graphs (refused if too inaccurate).")
 @click.option(
@@ -72,6 +80,7 @@ def summarize(report: dict[str, Any]) -> list[str]:
 def main(
     run_dir: Path | None,
     out: Path | None,
+    target: str,
     opset: int | None,
     fp16: bool,
     int8: bool,
@@ -109,6 +118,7 @@ def main(
         out,
         fp16=fp16,
         int8=int8,
+        target=target,
         opset=opset,
         name=name,
         force=force,

@@ -12,7 +12,9 @@ import onnx
 import torch
 from torch import nn
 
-from vaeport.runtime.errors import ExportError, InputError
+from vaeport.export.legacy import LEGACY_OPSET, to_legacy
+from vaeport.export.targets import EXPORT_OPSETS
+from vaeport.runtime.errors import ExportError
 from vaeport.runtime.files import (
     DECODER_INPUT,
     DECODER_OUTPUT,
@@ -22,8 +24,6 @@ from vaeport.runtime.files import (
 )
 from vaeport.train.vae import VAE, DecoderImage
 
-DEFAULT_OPSET = 20
-SUPPORTED_OPSETS = range(18, 24)  # the dynamo exporter needs 18+; onnxruntime 1.2x runs up to 23
 BATCH_DIM = "N"
 EXAMPLE_BATCH = 2  # export with a batch of 2 so that the batch axis cannot be specialized to 1
 RANDOM_OPS = {
@@ -37,17 +37,12 @@ RANDOM_OPS = {
 }
 
 
-def check_opset(opset: int) -> None:
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in SUPPORTED_OPSETS:
-        raise InputError(
-            f"expected --opset between {SUPPORTED_OPSETS.start} and {SUPPORTED_OPSETS.stop - 1}, got {opset!r}"
-        )
-
-
 def to_onnx(
     module: nn.Module, example: torch.Tensor, input_name: str, output_names: tuple[str, ...], opset: int
 ) -> bytes:
-    """One module -> serialized ModelProto with a dynamic batch axis named N."""
+    """One module -> serialized ModelProto with a dynamic batch axis named N, at `opset` (18-23
+    straight from torch's exporter; 13 through the legacy rewrite of the opset-18 export)."""
+    legacy = opset == LEGACY_OPSET
     module.eval()
     captured = io.StringIO()
     try:
@@ -62,7 +57,7 @@ def to_onnx(
                 module,
                 (example,),
                 dynamo=True,
-                opset_version=opset,
+                opset_version=EXPORT_OPSETS.start if legacy else opset,
                 input_names=[input_name],
                 output_names=list(output_names),
                 dynamic_shapes=({0: torch.export.Dim(BATCH_DIM)},),
@@ -74,7 +69,7 @@ def to_onnx(
     model = program.model_proto
     model.producer_name = "vaeport"
     strip_source_metadata(model)
-    return portable(model)
+    return portable(to_legacy(model) if legacy else model)
 
 
 def portable(model: onnx.ModelProto) -> bytes:
@@ -82,7 +77,7 @@ def portable(model: onnx.ModelProto) -> bytes:
     size is not fixed (code generators that need named dims refuse `unk__0`), and stamped with the
     lowest IR version its opsets allow (torch's exporter stamps the newest, which older runtimes
     refuse though they run every op: IR 10 vs 9 for opset 20 kept onnxruntime 1.17 out)."""
-    model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     graph = model.graph
     for value in (*graph.input, *graph.output, *graph.value_info):
         dims = value.type.tensor_type.shape.dim

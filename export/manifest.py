@@ -7,6 +7,7 @@ from typing import Any
 import onnx
 
 from vaeport.export.graphs import io_specs
+from vaeport.export.targets import Target
 from vaeport.runtime.files import FORMAT_NAME, FORMAT_VERSION
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.train.config import TrainConfig
@@ -30,6 +31,7 @@ def build_manifest(
     model: VAE,
     cfg: TrainConfig,
     record: dict[str, Any],
+    target: Target,
     opset: int,
     files: dict[str, bytes],
     graphs: dict[str, dict[str, str]],
@@ -60,6 +62,13 @@ def build_manifest(
             },
         },
         "opset": opset,
+        "target": {
+            "name": target.name,
+            "opset": opset,
+            "ir_version": onnx.helper.find_min_ir_version_for([onnx.helper.make_opsetid("", opset)]),
+            "forms": target.forms if opset == target.opset else f"torch.onnx's opset-{opset} graphs",
+            "oldest_onnxruntime_tested": target.oldest_onnxruntime_tested if opset == target.opset else None,
+        },
         "graphs": graphs,
         "files": {file: file_entry(data) for file, data in sorted(files.items())},
         "parity": parity,

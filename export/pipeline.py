@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from vaeport.export.graphs import DEFAULT_OPSET, check_graph, check_opset, export_decoder, export_encoder
+from vaeport.export.graphs import check_graph, export_decoder, export_encoder
 from vaeport.export.manifest import build_manifest
 from vaeport.export.parity import failures, run_gate
+from vaeport.export.targets import DEFAULT_TARGET, resolve_target
 from vaeport.export.variants import fp16_parity, int8_parity, make_fp16, make_int8
 from vaeport.runtime.atomic import atomic_folder, check_creatable, ensure_folder
 from vaeport.runtime.errors import FileAccessError, InputError, ParityError
@@ -38,7 +39,8 @@ Log = Callable[[str], None]
 
 @dataclass
 class ExportOptions:
-    opset: int = DEFAULT_OPSET
+    target: str = DEFAULT_TARGET  # export/targets.py
+    opset: int | None = None  # another opset for the portable target
     fp16: bool = False
     int8: bool = False
     calibration_size: int = 256
@@ -51,7 +53,7 @@ class ExportOptions:
 
 
 def check_options(options: ExportOptions) -> None:
-    check_opset(options.opset)
+    resolve_target(options.target, options.opset)
     check_seed(options.seed)
     if options.checkpoint not in CHECKPOINTS:
         raise InputError(f"expected checkpoint to be one of {', '.join(CHECKPOINTS)}, got {options.checkpoint!r}")
@@ -82,6 +84,7 @@ def export(
     *,
     fp16: bool = False,
     int8: bool = False,
+    target: str = DEFAULT_TARGET,
     opset: int | None = None,
     name: str | None = None,
     force: bool = False,
@@ -94,12 +97,16 @@ def export(
 ) -> Path:
     """Export a run folder's encoder and decoder to a verified model folder at `out`; returns `out`.
 
-    The fp32 graphs must pass the parity gate (else `ParityError`, nothing written). An fp16 or
-    int8 variant that misses its tolerance is left out, its figures recorded in the manifest's
-    parity section and reported through `log`, unless require_variants=True makes it a
-    `ParityError` too. Everything is written to a temporary folder and renamed into place."""
+    `target` picks the opset and graph forms for the runtimes the folder must load in
+    (export/targets.py: "portable", the default, or "legacy"); `opset` exports the portable forms
+    at another opset (18-23). The fp32 graphs must pass the parity gate (else `ParityError`,
+    nothing written). An fp16 or int8 variant that misses its tolerance is left out, its figures
+    recorded in the manifest's parity section and reported through `log`, unless
+    require_variants=True makes it a `ParityError` too. Everything is written to a temporary
+    folder and renamed into place."""
     options = ExportOptions(
-        opset=DEFAULT_OPSET if opset is None else opset,
+        target=target,
+        opset=opset,
         fp16=fp16,
         int8=int8,
         calibration_size=calibration_size,
@@ -118,12 +125,13 @@ def export(
 def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> dict[str, Any]:
     """`export`'s work; returns the manifest written."""
     check_options(options)
+    target, opset = resolve_target(options.target, options.opset)
     check_destination(out, options.force)
     model, cfg, record = load_run(run_dir, options.checkpoint)
     data = load_data(cfg, options.data_dir)
 
-    log(f"exporting {run_dir} ({record['checkpoint']}) at opset {options.opset}")
-    fp32 = {"encoder": export_encoder(model, options.opset), "decoder": export_decoder(model, options.opset)}
+    log(f"exporting {run_dir} ({record['checkpoint']}) for target {target.name}, opset {opset}")
+    fp32 = {"encoder": export_encoder(model, opset), "decoder": export_decoder(model, opset)}
     for part, data_bytes in fp32.items():
         check_graph(data_bytes, VARIANT_FILES["fp32"][part])
     log("parity gate: torch eager vs onnxruntime-cpu vs onnx.reference")
@@ -150,7 +158,7 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
             continue
         files.update({VARIANT_FILES[variant][part]: b for part, b in variant_graphs.items()})
         graphs[variant] = dict(VARIANT_FILES[variant])
-    manifest = build_manifest(options.name or out.name, model, cfg, record, options.opset, files, graphs, parity)
+    manifest = build_manifest(options.name or out.name, model, cfg, record, target, opset, files, graphs, parity)
     write_folder(out, files, manifest)
     return manifest
 

@@ -13,7 +13,7 @@ from vaeport.export.graphs import check_graph
 from vaeport.export.parity import FP32
 from vaeport.export.pipeline import verify_against
 from vaeport.export.variants import FP16, INT8_MAX_MEAN_PIXEL_DIFF
-from vaeport.runtime.errors import ExportError, ModelFolderError, ParityError
+from vaeport.runtime.errors import ExportError, InputError, ModelFolderError, ParityError
 from vaeport.runtime.hashing import sha256_file
 from vaeport.runtime.manifest import verify_folder
 from vaeport.train.load import load_run
@@ -246,9 +246,13 @@ def test_failing_parity_gate_writes_nothing(runs, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("opset", "ir"), [(18, 8), (20, 9)])
-def test_graphs_carry_the_lowest_ir_version_and_a_named_batch_axis(runs, tmp_path, opset, ir):
-    export_manifest(runs["conv-vae-28x28"], tmp_path / "m", fp16=True, int8=True, opset=opset)
+@pytest.mark.parametrize(
+    ("options", "opset", "ir"), [({}, 18, 8), ({"opset": 20}, 20, 9), ({"target": "legacy"}, 13, 7)]
+)
+def test_graphs_carry_the_lowest_ir_version_and_a_named_batch_axis(runs, tmp_path, options, opset, ir):
+    manifest = export_manifest(runs["conv-vae-28x28"], tmp_path / "m", fp16=True, int8=True, **options)
+    assert manifest["target"]["opset"] == manifest["opset"] == opset and manifest["target"]["ir_version"] == ir
+    assert all(section["passed"] for section in manifest["parity"].values())
     graphs = sorted((tmp_path / "m").glob("*.onnx"))
     assert len(graphs) == 6
     for path in graphs:
@@ -263,3 +267,30 @@ def test_graphs_carry_the_lowest_ir_version_and_a_named_batch_axis(runs, tmp_pat
                 path.name,
                 value.name,
             )
+
+
+def test_legacy_refuses_what_opset_13_cannot_express():
+    from vaeport.export.legacy import to_legacy
+
+    h = onnx.helper
+    x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 4])
+    y = h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["N", 4])
+    gelu = h.make_model(h.make_graph([h.make_node("Gelu", ["x"], ["y"], name="act")], "g", [x], [y]),
+                        opset_imports=[h.make_opsetid("", 20)])  # fmt: skip
+    with pytest.raises(InputError, match=r"--target legacy: Gelu \(act\) needs opset 20 .* use --target portable"):
+        to_legacy(gelu)
+    shape = onnx.numpy_helper.from_array(np.array([0, 4], dtype=np.int64), "shape")
+    reshape = h.make_model(
+        h.make_graph([h.make_node("Reshape", ["x", "shape"], ["y"], allowzero=1)], "g", [x], [y], [shape]),
+        opset_imports=[h.make_opsetid("", 18)],
+    )
+    with pytest.raises(InputError, match="Reshape .* needs opset 14 .allowzero=1 with a shape that may hold 0"):
+        to_legacy(reshape)
+
+
+def test_target_errors_leave_nothing(runs, tmp_path):
+    code, _, stderr = run_cli([runs["mlp-vae-8x8"], "--out", tmp_path / "m", "--target", "ancient"])
+    assert code == 2 and "Invalid value for '--target'" in stderr
+    code, _, stderr = run_cli([runs["mlp-vae-8x8"], "--out", tmp_path / "m", "--target", "legacy", "--opset", "20"])
+    assert code == 2 and "expected --opset only with --target portable (--target legacy is opset 13)" in stderr
+    assert list(tmp_path.iterdir()) == []
