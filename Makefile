@@ -31,6 +31,7 @@ web: $(STAMP) web-setup
 
 parity: $(STAMP) web-setup
 	$(BIN)/python benchmarks/parity_matrix.py
+	$(BIN)/python benchmarks/compatibility.py
 
 # The Python API (fit, evaluate, export, VAE) on digits, then the CLI and the runtime on the shipped model.
 demo: $(STAMP)
