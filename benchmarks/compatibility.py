@@ -318,7 +318,7 @@ def write_markdown(path: Path, sections: dict[str, list[dict]], versions: dict[s
         "|difference| from torch eager over all outputs (fp32 passes at rtol 1e-3, atol 1e-4, as the export gate; "
         "fp16 at 1e-2), or why the runtime could not run the graph. Made by `make parity` "
         "(`benchmarks/compatibility.py`); every runtime after the first two columns runs in its own venv built "
-        "from PyPI.",
+        "from PyPI and cached under .cache/vaeport/venvs (delete it to pick up newer releases).",
         "",
         "Versions: " + "; ".join(f"{k}: {v}" for k, v in versions.items()) + ".",
     ]
