@@ -192,3 +192,37 @@ def test_damaged_chunks_are_rewritten_not_trusted(digits_model, tmp_path, how):
     assert summary["chunks_replaced"] == 1
     assert files_of(tmp_path / "out") == files_of(tmp_path / "ref")
     np.load(tmp_path / "out" / "images-0000001000-0000001999.npy")  # readable again
+
+
+@pytest.mark.slow
+def test_second_ctrl_c_stops_at_once_and_keeps_a_whole_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    proc = start([str(BIN / "vae-train"), *TRAIN, "--out", str(run)])
+    while epochs_done(run) == 0 and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    state = torch.load(run / "last.pt", weights_only=True)  # whole: either epoch 1's or the stopped step's
+    assert state["progress"]["epoch"] >= 1
+    resumed = subprocess.run([str(BIN / "vae-train"), *TRAIN, "--out", str(run), "--resume"], capture_output=True)
+    assert resumed.returncode == 0
+
+
+def test_a_second_generation_of_the_same_shard_is_refused_while_the_first_runs(digits_model, tmp_path):
+    from vaeport.runtime import VAE, InputError
+    from vaeport.runtime.generate import GenerateSpec, generate, shard_lock
+
+    spec = GenerateSpec(n=100, seed=0)
+    tmp_path.mkdir(exist_ok=True)
+    with shard_lock(tmp_path, spec):  # what a running vae-generate holds
+        with pytest.raises(InputError, match="another vae-generate is writing shard 0/1 there"):
+            generate(VAE.load(digits_model, device="cpu"), spec, tmp_path)
+        other = generate(
+            VAE.load(digits_model, device="cpu"), GenerateSpec(n=100, seed=0, shard=(0, 1)), tmp_path / "x"
+        )
+        assert other["images_written"] == 100
+    assert generate(VAE.load(digits_model, device="cpu"), spec, tmp_path)["images_written"] == 100
+    assert leftovers(tmp_path) == []
