@@ -25,7 +25,7 @@ from vaeport.runtime.errors import FileAccessError, InputError, ParityError
 from vaeport.runtime.files import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE
 from vaeport.runtime.inputs import check_seed
 from vaeport.runtime.manifest import read_verified, verify_folder
-from vaeport.train.datasets import ImageData, load_dataset
+from vaeport.train.datasets import ImageData, load_run_data
 from vaeport.train.load import CHECKPOINTS, load_run
 from vaeport.train.run_folder import Run
 
@@ -75,7 +75,7 @@ def check_destination(out: Path, force: bool) -> None:
 
 
 def load_data(cfg: Any, data_dir: str | None) -> ImageData:
-    return load_dataset(cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.seed)
+    return load_run_data(cfg, data_dir)
 
 
 def export(
@@ -159,19 +159,44 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
         files.update({VARIANT_FILES[variant][part]: b for part, b in variant_graphs.items()})
         graphs[variant] = dict(VARIANT_FILES[variant])
     manifest = build_manifest(options.name or out.name, model, cfg, record, target, opset, files, graphs, parity)
-    write_folder(out, files, manifest)
+    write_folder(out, files, manifest, lambda folder: calibrate(folder, data.holdout, options.seed, log))
     return manifest
 
 
-def write_folder(out: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
-    """Write everything into a temporary folder beside `out`, check it as the runtime will, then
-    rename it into place (replacing an earlier model folder only after the new one is complete)."""
+def calibrate(folder: Path, holdout: np.ndarray | None, seed: int, log: Log) -> dict[str, Any] | None:
+    """The default anomaly score fitted on the run's held-out training images through the folder's
+    fp32 graphs (what `VAE.score` will compute), or None when the run held none out."""
+    from vaeport.runtime.scoring import DEFAULT_FPR, DEFAULT_K, Calibration, score
+    from vaeport.runtime.vae import VAE
+
+    if holdout is None:
+        log("no held-out training images (--holdout): no anomaly calibration; `vae-score --fit` can make one")
+        return None
+    log(f"calibrating the anomaly score on {len(holdout)} held-out training images")
+    vae = VAE.load(folder, device="cpu")
+    stats = score(vae, holdout, DEFAULT_K, seed, None)
+    source = f"{len(holdout)} training images held out of training (--holdout)"
+    return Calibration.fit(stats, vae.variational, DEFAULT_FPR, DEFAULT_K, seed, source).to_dict()
+
+
+def write_folder(
+    out: Path,
+    files: dict[str, bytes],
+    manifest: dict[str, Any],
+    scoring: Callable[[Path], dict[str, Any] | None] | None = None,
+) -> None:
+    """Write everything into a temporary folder beside `out`, check it as the runtime will, add
+    the manifest's `scoring` section (computed on that folder), then rename it into place
+    (replacing an earlier model folder only after the new one is complete)."""
     ensure_folder(out.parent, "--out's parent")
     with atomic_folder(out, replace=True) as tmp:
         for file, data in files.items():
             (tmp / file).write_bytes(data)
         (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         verify_folder(tmp)  # read back exactly as the runtime will
+        if scoring is not None:
+            manifest["scoring"] = scoring(tmp)
+            (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def verify_against(

@@ -58,6 +58,28 @@ def logsumexp(a: np.ndarray, axis: int = 0) -> np.ndarray:
     return (peak + np.log(np.exp(a - peak).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
+def kl_to_prior(mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
+    """KL(q(z|x) || N(0, I)) per image and latent dimension [B, D], in float64."""
+    mean, log_var = mean.astype(np.float64), log_var.astype(np.float64)
+    return 0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var)
+
+
+def log_weights(
+    backend: Backend, x: np.ndarray, mean: np.ndarray, log_var: np.ndarray, eps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For z_k = mean + sigma * eps_k (eps [k, B, D]): (log p(x|z_k), log w_k = log p(x|z_k) + log p(z_k)
+    - log q(z_k|x)), each [k, B] in float64."""
+    z = (mean + np.exp(0.5 * log_var) * eps).astype(np.float32)
+    x_rep = np.broadcast_to(x, (len(eps), *x.shape)).reshape(-1, *x.shape[1:])
+    log_px_z = backend.log_likelihood(z.reshape(-1, z.shape[-1]), x_rep).reshape(len(eps), len(x))
+    return log_px_z, log_px_z + log_normal_standard(z) - log_normal_diag(z, mean, log_var)
+
+
+def iwae_nll(log_w: np.ndarray) -> np.ndarray:
+    """The IWAE-k bound on -log p(x) per image from log weights [k, B]."""
+    return -(logsumexp(log_w, axis=0) - math.log(len(log_w)))
+
+
 def evaluate(backend: Backend, images: np.ndarray, k: int = 100, seed: int = 0, max_decode: int = 20_000) -> dict:
     """All measures over `images` [N,C,H,W] in nats per image (k=0 skips the IWAE bound)."""
     n = len(images)
@@ -75,17 +97,14 @@ def evaluate(backend: Backend, images: np.ndarray, k: int = 100, seed: int = 0, 
             variational = False
             sums["recon"] -= float(backend.log_likelihood(mean, x).sum())
             continue
-        kl = 0.5 * (mean.astype(np.float64) ** 2 + np.exp(log_var.astype(np.float64)) - 1.0 - log_var)
+        kl = kl_to_prior(mean, log_var)
         kl_dims.append(kl)
         sums["kl"] += float(kl.sum())
         eps = image_noise(seed, start, b, max(k, 1), mean.shape[1])  # (k, B, D)
-        z = (mean + np.exp(0.5 * log_var) * eps).astype(np.float32)
-        x_rep = np.broadcast_to(x, (len(eps), *x.shape)).reshape(-1, *x.shape[1:])
-        log_px_z = backend.log_likelihood(z.reshape(-1, z.shape[-1]), x_rep).reshape(len(eps), b)
+        log_px_z, log_w = log_weights(backend, x, mean, log_var, eps)
         sums["recon"] -= float(log_px_z[0].sum())  # the ELBO's single sample is the first of the k
         if k > 0:
-            log_w = log_px_z + log_normal_standard(z) - log_normal_diag(z, mean, log_var)
-            sums["iwae"] -= float((logsumexp(log_w, axis=0) - math.log(k)).sum())
+            sums["iwae"] += float(iwae_nll(log_w).sum())
     all_means = np.concatenate(means)
     activity = all_means.var(axis=0)
     result: dict = {

@@ -24,6 +24,7 @@ from vaeport.runtime.files import (
 )
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.runtime.onnx_scan import external_locations
+from vaeport.runtime.scoring import Calibration
 
 LOADABLE_SUFFIXES = {".onnx", ".data", ".bin", ".ort"}
 VARIANTS = ("fp32", "fp16", "int8")
@@ -115,6 +116,11 @@ class Manifest:
     @property
     def versions(self) -> dict[str, str]:
         return self.data.get("versions") or {}
+
+    def calibration(self) -> Calibration | None:
+        """The default anomaly score's calibration (the `scoring` section), or None."""
+        section = self.data.get("scoring")
+        return None if section is None else Calibration.from_dict(section, f"{self.folder / MANIFEST_FILE}: scoring")
 
     def graph_file(self, variant: str, part: str) -> str:
         if variant not in self.data["graphs"]:

@@ -25,6 +25,7 @@ from vaeport.runtime.manifest import (
     read_verified,
 )
 from vaeport.runtime.sampling import posterior_noise, prior_latents, reparameterize, slerp
+from vaeport.runtime.scoring import DEFAULT_K, Calibration
 from vaeport.runtime.session import SessionSettings
 
 DEFAULT_BATCH = 256
@@ -52,6 +53,7 @@ class VAE:
         self.device = decoder.device  # "cpu" or "cuda": what actually runs
         self._latent_dim, self._image_shape = manifest.latent_dim, manifest.image_shape
         self._variational = manifest.variational
+        self._calibration = manifest.calibration()
 
     @classmethod
     def load(
@@ -118,6 +120,28 @@ class VAE:
         """Images [N, C, H, W] in [0, 1] (Bernoulli: probabilities; Gaussian: means). Large inputs
         run in batches into one preallocated result: the call costs the result plus one batch."""
         return self._decoder.run({DECODER_INPUT: as_latents(z, self._latent_dim)})[0]
+
+    # -- scores --------------------------------------------------------------------------------
+    @property
+    def calibration(self) -> Calibration | None:
+        """The default anomaly score's calibration from the model folder (None when it has none)."""
+        return self._calibration
+
+    def score(
+        self, x: Any, k: int = DEFAULT_K, seed: int = 0, calibration: Calibration | None = None
+    ) -> dict[str, np.ndarray]:
+        """Per-image scores, one entry per image in every array: `nll` (IWAE-k bound on -log p(x),
+        nats), `bits_per_dim`, `recon`, `kl`, `mse`, `complexity`, `sharpness`, `sharpness_gap`,
+        `residual_peak`, `brightness`, `anomaly` (higher = more anomalous; NaN without a
+        calibration) and `flagged` (anomaly above the calibration's threshold). `calibration`
+        replaces the model folder's (e.g. one fitted with `vae-score --fit` on your normal data).
+        An image's scores do not depend on the other images, their order or the batch size."""
+        from vaeport.runtime.scoring import score
+
+        images = as_images(x, self.image_shape)
+        k = check_count(k, "k")
+        seed = check_seed(seed)
+        return score(self, images, k, seed, calibration if calibration is not None else self._calibration)
 
     # -- sampling ------------------------------------------------------------------------------
     def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:

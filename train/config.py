@@ -19,6 +19,7 @@ LR_SCHEDULES = ("constant", "cosine")
 OBJECTIVES = ("elbo", "iwae", "iwae-dreg")
 DEVICES = ("cpu", "cuda", "auto")
 DEFAULT_HIDDEN = {"mlp": (400,), "conv": (32, 64, 128)}
+MIN_HOLDOUT = 500  # runtime/scoring.py: 5 images beyond a 1% false-positive threshold
 
 
 def setting(
@@ -59,6 +60,9 @@ class TrainConfig:
     skip_bad_images: bool = setting(
         False, "folder: skip unreadable images (and report them) instead of refusing the data set."
     )
+    holdout: int = setting(
+        0, "Training images kept out of training (seeded), on which export calibrates the anomaly score.", minimum=0
+    )
     # -- model -------------------------------------------------------------------------------
     kind: str = setting(
         "vae", "vae, or ae: the plain autoencoder baseline (no KL, deterministic code).", choices=KINDS, flag="model"
@@ -98,6 +102,11 @@ class TrainConfig:
         self.hidden = parse_hidden(self.hidden) or DEFAULT_HIDDEN.get(self.arch, (400,))
         for f in fields(self):
             check_value(getattr(self, f.name), f)
+        if 0 < self.holdout < MIN_HOLDOUT:
+            raise InputError(
+                f"expected --holdout 0 or at least {MIN_HOLDOUT} (the anomaly score's 1% threshold needs 5 normal "
+                f"images above it), got {self.holdout}"
+            )
 
     # -- (de)serialisation ----------------------------------------------------------------------
     @classmethod

@@ -6,8 +6,9 @@ the data can also feed the torch-free evaluation path).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,7 @@ BUILTIN = ("digits", "fashion-mnist", "mnist")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 GRAY_MODES = ("L", "1", "I;16", "I")
 TEST_FRACTION = 0.1
+HOLDOUT_STREAM = 5  # the hold-out's permutation draws from its own seeded stream
 
 
 @dataclass
@@ -33,6 +35,7 @@ class ImageData:
     split: str  # "official" or how the test split was drawn
     source: str  # where the data came from
     skipped: list[str] = field(default_factory=list)  # folder: unreadable files left out (--skip-bad-images)
+    holdout: np.ndarray | None = None  # (K, C, H, W) training images kept out of training (--holdout)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -184,6 +187,27 @@ def load_npy(path: Path, seed: int) -> ImageData:
     images = to_unit_float(array, f"npy:{path}")
     train, test, _, _ = seeded_split(images, None, seed)
     return ImageData(f"npy:{path}", train, test, None, None, f"seeded 90/10 (seed {seed})", str(path))
+
+
+def hold_out(data: ImageData, n: int, seed: int) -> ImageData:
+    """`data` with n seeded training images moved out of `train` into `holdout` (n=0: unchanged)."""
+    if n == 0:
+        return data
+    if n >= len(data.train):
+        raise InputError(f"expected --holdout below the {len(data.train)} training images of {data.name}, got {n}")
+    order = np.random.default_rng([seed, HOLDOUT_STREAM]).permutation(len(data.train))
+    keep, held = np.sort(order[n:]), np.sort(order[:n])
+    labels = None if data.train_labels is None else data.train_labels[keep]
+    return replace(data, train=data.train[keep], train_labels=labels, holdout=data.train[held])
+
+
+def load_run_data(config: Any, data_dir: str | Path | None = None) -> ImageData:
+    """The data of a run, as its TrainConfig (or anything with the same fields) describes it:
+    the same split, skipped images and hold-out whoever loads it (training, export)."""
+    data = load_dataset(
+        config.dataset, data_dir or config.data_dir, config.image_size, config.seed, skip_bad=config.skip_bad_images
+    )
+    return hold_out(data, config.holdout, config.seed)
 
 
 def portable_dataset(spec: str) -> str:

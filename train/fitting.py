@@ -16,7 +16,7 @@ import torch
 from vaeport.runtime.errors import InputError
 from vaeport.train.checkpoint import LAST
 from vaeport.train.config import TrainConfig, resumed_config
-from vaeport.train.datasets import ImageData, load_dataset
+from vaeport.train.datasets import ImageData, load_run_data
 from vaeport.train.distributed import from_environment
 from vaeport.train.run_folder import Run, check_new_run, prepare_new_run, read_config, write_config
 from vaeport.train.trainer import Trainer
@@ -35,7 +35,7 @@ def resolve_device(name: str) -> str:
 
 
 def load_data(cfg: TrainConfig) -> ImageData:
-    data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.seed, skip_bad=cfg.skip_bad_images)
+    data = load_run_data(cfg)
     if cfg.batch_size > len(data.train):
         raise InputError(
             f"expected --batch-size at most the {len(data.train)} training images of {data.name}, got {cfg.batch_size}"

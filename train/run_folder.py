@@ -65,6 +65,7 @@ def write_config(out: Path, cfg: TrainConfig, data: ImageData) -> None:
             "split": data.split,
             "source": data.source,
             "skipped_images": data.skipped,
+            "holdout_images": 0 if data.holdout is None else len(data.holdout),
         },
         "versions": package_versions("vaeport", "torch", "numpy"),
     }

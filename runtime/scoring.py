@@ -1,0 +1,200 @@
+"""Per-image scores and the default anomaly score (numpy + onnxruntime; `VAE.score`, `vae-score`).
+
+Every image gets statistics of how the model sees it: the IWAE-k bound on -log p(x) (`nll`, and
+`bits_per_dim`), the KL of its posterior to the prior, the reconstruction NLL and MSE of the
+posterior mean, its PNG code length (input complexity, Serra et al. 2020), its sharpness (mean
+absolute neighbour difference) and how much sharper it is than its reconstruction, its largest
+reconstruction residuals and its brightness.
+
+Raw likelihood ranks simpler out-of-distribution images as more likely (Nalisnick et al. 2019),
+and no single statistic catches every kind of anomaly. The default `anomaly` score is a typicality
+test over all of them (Mahalanobis distance of the statistics, positive ones on a log scale, from
+their mean over normal images, with the normal covariance), so an image is anomalous when any
+statistic, or their usual relation, is off in either direction. It is fitted on normal images
+only (`Calibration.fit`), and `flagged` applies the threshold that gives the chosen false-positive
+rate on them. benchmarks/anomaly.py measures it.
+
+An image's noise is seeded by (seed, the image's own bytes), so its score does not depend on the
+other images in the call, its position or the batch size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vaeport.runtime.errors import InputError, ModelFolderError
+from vaeport.runtime.evaluate import iwae_nll, kl_to_prior, log_weights, onnx_backend
+from vaeport.runtime.png import encode_png
+
+STATISTICS = (
+    "nll", "bits_per_dim", "recon", "kl", "mse", "complexity", "sharpness", "sharpness_gap", "residual_peak",
+    "brightness",
+)  # fmt: skip
+FIELDS = (*STATISTICS, "anomaly", "flagged")
+# What the default score uses; variational models only for the first two.
+VAE_FEATURES = ("nll", "kl", "recon", "mse", "complexity", "sharpness", "sharpness_gap", "residual_peak", "brightness")
+AE_FEATURES = tuple(f for f in VAE_FEATURES if f not in ("nll", "kl"))
+LOG_SCALE = {"kl", "mse", "complexity", "sharpness", "residual_peak", "brightness"}  # positive by definition
+RESIDUAL_SHARE = 0.025  # residual_peak: the mean of the largest 2.5% of |x - reconstruction|
+METHOD = "mahalanobis on per-image statistics (positive ones as logs), fitted on normal images"
+DEFAULT_K = 64
+DEFAULT_FPR = 0.01
+MAX_DECODE = 16_384  # decoded images per step (k per image): bounds memory whatever N is
+CALIBRATION_FORMAT = "vaeport-calibration"
+
+
+def image_noise_by_content(seed: int, images: np.ndarray, k: int, dim: int) -> np.ndarray:
+    """eps [k, B, D] where image i's noise depends only on (seed, the bytes of image i)."""
+    out = np.empty((len(images), k, dim), dtype=np.float32)
+    for i, image in enumerate(images):
+        digest = hashlib.blake2b(np.ascontiguousarray(image, dtype=np.float32).tobytes(), digest_size=8).digest()
+        rng = np.random.default_rng([int(seed), int.from_bytes(digest, "little")])
+        out[i] = rng.standard_normal((k, dim), dtype=np.float32)
+    return out.transpose(1, 0, 2)
+
+
+def sharpness(images: np.ndarray) -> np.ndarray:
+    """Mean absolute difference between neighbouring pixels, per image."""
+    dy = np.abs(np.diff(images, axis=2)).mean(axis=(1, 2, 3)) if images.shape[2] > 1 else 0.0
+    dx = np.abs(np.diff(images, axis=3)).mean(axis=(1, 2, 3)) if images.shape[3] > 1 else 0.0
+    return (dy + dx).astype(np.float64)
+
+
+def complexity_nats(images: np.ndarray) -> np.ndarray:
+    """PNG code length of each image at 8 bits, in nats (input complexity)."""
+    return np.array([len(encode_png(image)) * 8 * math.log(2) for image in images], dtype=np.float64)
+
+
+def statistics(vae: Any, x: np.ndarray, k: int, seed: int) -> dict[str, np.ndarray]:
+    """Every statistic of STATISTICS for images x [B,C,H,W] (float32 in [0, 1]); NaN where the
+    model has none (a plain autoencoder has no KL and no likelihood bound)."""
+    manifest = vae.manifest
+    backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
+    n, pixels = len(x), int(np.prod(x.shape[1:]))
+    mean, log_var = vae.encode(x)
+    reconstruction = vae.decode(mean)
+    residual = np.abs(reconstruction.astype(np.float64) - x).reshape(n, -1)
+    top = max(1, math.ceil(RESIDUAL_SHARE * pixels))
+    out = {
+        "recon": -backend.log_likelihood(mean, x),
+        "mse": (residual**2).mean(axis=1),
+        "complexity": complexity_nats(x),
+        "sharpness": sharpness(x),
+        "sharpness_gap": sharpness(x) - sharpness(reconstruction),
+        "residual_peak": np.partition(residual, pixels - top, axis=1)[:, pixels - top :].mean(axis=1),
+        "brightness": x.reshape(n, -1).mean(axis=1).astype(np.float64),
+    }
+    if log_var is None:
+        out["nll"] = out["kl"] = np.full(n, np.nan)
+    else:
+        out["kl"] = kl_to_prior(mean, log_var).sum(axis=1)
+        eps = image_noise_by_content(seed, x, k, mean.shape[1])
+        out["nll"] = iwae_nll(log_weights(backend, x, mean, log_var, eps)[1])
+    out["bits_per_dim"] = out["nll"] / (pixels * math.log(2))
+    return out
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The default anomaly score's parameters: statistics used, their normal mean and precision,
+    and the threshold at `fpr` on the normal images it was fitted on."""
+
+    features: tuple[str, ...]
+    center: np.ndarray
+    precision: np.ndarray
+    threshold: float
+    fpr: float
+    k: int
+    seed: int
+    images: int  # how many normal images it was fitted on
+    source: str  # where they came from
+
+    @staticmethod
+    def design(stats: dict[str, np.ndarray], features: tuple[str, ...]) -> np.ndarray:
+        columns = [np.log(np.maximum(stats[f], 1e-12)) if f in LOG_SCALE else stats[f] for f in features]
+        return np.stack(columns, axis=1).astype(np.float64)
+
+    def anomaly(self, stats: dict[str, np.ndarray]) -> np.ndarray:
+        """Squared Mahalanobis distance of each image's statistics from the normal ones."""
+        centered = self.design(stats, self.features) - self.center
+        return np.einsum("ij,jk,ik->i", centered, self.precision, centered)
+
+    @classmethod
+    def fit(
+        cls, stats: dict[str, np.ndarray], variational: bool, fpr: float, k: int, seed: int, source: str
+    ) -> Calibration:
+        """Fit on the statistics of normal images only; the threshold is their (1 - fpr) quantile."""
+        if not (isinstance(fpr, float) and 0.0 < fpr < 0.5):
+            raise InputError(f"expected a false-positive rate between 0 and 0.5, got {fpr!r}")
+        features = VAE_FEATURES if variational else AE_FEATURES
+        design = cls.design(stats, features)
+        n = len(design)
+        if n < 10 * len(features) or n * fpr < 5:
+            raise InputError(
+                f"expected at least {max(10 * len(features), math.ceil(5 / fpr))} normal images to calibrate "
+                f"{len(features)} statistics at a false-positive rate of {fpr:g}, got {n}"
+            )
+        center = design.mean(axis=0)
+        covariance = np.cov(design, rowvar=False) + 1e-6 * np.eye(len(features))
+        calibration = cls(features, center, np.linalg.inv(covariance), 0.0, fpr, k, seed, n, source)
+        threshold = float(np.quantile(calibration.anomaly(stats), 1.0 - fpr))
+        return cls(features, center, calibration.precision, threshold, fpr, k, seed, n, source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": CALIBRATION_FORMAT,
+            "method": METHOD,
+            "features": list(self.features),
+            "log_scale": sorted(set(self.features) & LOG_SCALE),
+            "center": [float(v) for v in self.center],
+            "precision": [[float(v) for v in row] for row in self.precision],
+            "threshold": self.threshold,
+            "fpr": self.fpr,
+            "k": self.k,
+            "seed": self.seed,
+            "images": self.images,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Calibration:
+        try:
+            features = tuple(data["features"])
+            center = np.asarray(data["center"], dtype=np.float64)
+            precision = np.asarray(data["precision"], dtype=np.float64)
+            unknown = sorted(set(features) - set(STATISTICS))
+            if data.get("format") != CALIBRATION_FORMAT or unknown or center.shape != (len(features),):
+                raise ValueError(f"unknown statistics {unknown}" if unknown else "not a calibration")
+            if precision.shape != (len(features), len(features)) or not np.isfinite(precision).all():
+                raise ValueError("a precision matrix of the wrong shape")
+            return cls(features, center, precision, float(data["threshold"]), float(data["fpr"]), int(data["k"]),
+                       int(data["seed"]), int(data["images"]), str(data["source"]))  # fmt: skip
+        except (KeyError, TypeError, ValueError) as exc:
+            reason = f"expected a {CALIBRATION_FORMAT} record, got an unreadable one ({exc})"
+            raise ModelFolderError(f"{where}: {reason}") from exc
+
+
+def score(
+    vae: Any, images: np.ndarray, k: int, seed: int, calibration: Calibration | None, batch_size: int | None = None
+) -> dict[str, np.ndarray]:
+    """FIELDS for every image of `images` [N,C,H,W] float32, in batches (memory stays flat in N:
+    the results are allocated once, a batch decodes at most MAX_DECODE images)."""
+    n = len(images)
+    batch = batch_size or max(1, MAX_DECODE // max(k, 1))
+    out = {name: np.empty(n, dtype=np.float64) for name in STATISTICS}
+    for start in range(0, n, batch):
+        stats = statistics(vae, images[start : start + batch], k, seed)
+        for name in STATISTICS:
+            out[name][start : start + batch] = stats[name]
+    if calibration is None:
+        out["anomaly"] = np.full(n, np.nan)
+        out["flagged"] = np.zeros(n, dtype=bool)
+    else:
+        out["anomaly"] = calibration.anomaly(out)
+        out["flagged"] = out["anomaly"] > calibration.threshold
+    return out
