@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.idx import read_idx
+from vaeport.runtime.image_files import image_files, read_image
 from vaeport.train.fetch import IDX_DATASETS, locate_idx_files
-from vaeport.train.idx import read_idx
 
 BUILTIN = ("digits", "fashion-mnist", "mnist")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-GRAY_MODES = ("L", "1", "I;16", "I")
 TEST_FRACTION = 0.1
 HOLDOUT_STREAM = 5  # the hold-out's permutation draws from its own seeded stream
 
@@ -105,18 +104,6 @@ def load_idx_dataset(name: str, data_dir: Path | None) -> ImageData:
     )
 
 
-def read_image(file: Path) -> tuple[np.ndarray, bool]:
-    """(pixels [C,H,W] uint8, whether the file is grayscale); decoded in full so that a truncated
-    or corrupt file fails here, named, rather than later."""
-    from PIL import Image
-
-    with Image.open(file) as im:
-        im.load()
-        gray = im.mode in GRAY_MODES
-        pixels = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8)
-    return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), gray
-
-
 def load_folder(path: Path, image_size: int | None, seed: int, skip_bad: bool = False) -> ImageData:
     """PNG/JPEG files under `path`; first-level subfolders, when every image has one, are classes.
 
@@ -126,7 +113,7 @@ def load_folder(path: Path, image_size: int | None, seed: int, skip_bad: bool = 
 
     if not path.is_dir():
         raise InputError(f"folder:{path}: expected a folder of PNG/JPEG images, got no such folder")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = image_files(path)
     if not files:
         raise InputError(f"folder:{path}: expected PNG/JPEG images, found none")
     decoded, kept, skipped = [], [], []

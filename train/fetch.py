@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vaeport.runtime.errors import InputError
-from vaeport.train.idx import sha256_of_payload
+from vaeport.runtime.idx import sha256_of_payload
 
 SPLIT_FILES = {
     "train_images": "train-images-idx3-ubyte",

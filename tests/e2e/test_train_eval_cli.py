@@ -55,7 +55,7 @@ def test_train_then_eval_on_digits(tmp_path):
 
 
 def test_help_has_an_example():
-    for name in ("vae-train", "vae-eval", "vae-export", "vae-generate"):
+    for name in ("vae-train", "vae-eval", "vae-export", "vae-generate", "vae-plot", "vae-score"):
         shown = subprocess.run([script(name), "--help"], capture_output=True, text=True, timeout=60)
         assert shown.returncode == 0 and "Example" in shown.stdout
 

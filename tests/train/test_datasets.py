@@ -6,10 +6,10 @@ import pytest
 from PIL import Image
 
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.idx import read_idx_bytes
 from vaeport.train import fetch
 from vaeport.train.datasets import load_dataset
 from vaeport.train.fetch import IdxDataset, download_set, locate_idx_files
-from vaeport.train.idx import read_idx_bytes
 
 from ..conftest import write_idx_set
 

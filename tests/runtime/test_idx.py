@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vaeport.runtime.errors import InputError
-from vaeport.train.idx import parse_idx, read_idx, sha256_of_payload
+from vaeport.runtime.idx import parse_idx, read_idx, sha256_of_payload
 
 from ..helpers import write_idx
 
