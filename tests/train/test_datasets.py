@@ -189,3 +189,23 @@ def test_skipped_images_are_recorded_in_the_run(tmp_path):
     run = fit(config, tmp_path / "run", quiet=True)
     skipped = run.record["data"]["skipped_images"]
     assert len(skipped) == 1 and skipped[0].startswith("b/bad.png: ")
+
+
+def test_holdout_is_seeded_disjoint_and_recorded(tmp_path):
+    from vaeport.train import TrainConfig, fit
+    from vaeport.train.datasets import hold_out
+
+    data = load_dataset("digits", seed=0)
+    a, b = hold_out(data, 500, seed=0), hold_out(data, 500, seed=0)
+    assert len(a.train) == len(data.train) - 500 and len(a.holdout) == 500
+    np.testing.assert_array_equal(a.holdout, b.holdout)
+    rows = {row.tobytes() for row in data.train}
+    assert {row.tobytes() for row in a.train} | {row.tobytes() for row in a.holdout} == rows
+    assert not {row.tobytes() for row in a.train} & {row.tobytes() for row in a.holdout}
+    assert not np.array_equal(hold_out(data, 500, seed=1).holdout, a.holdout)
+    with pytest.raises(InputError, match="expected --holdout 0 or at least 500"):
+        TrainConfig(holdout=100)
+    with pytest.raises(InputError, match="expected --holdout below the 1617 training images"):
+        hold_out(data, 5000, seed=0)
+    run = fit(TrainConfig(hidden=(8,), latent_dim=2, epochs=1, holdout=500, threads=1), tmp_path / "r", quiet=True)
+    assert run.record["data"]["holdout_images"] == 500 and run.record["data"]["train_images"] == 1117
