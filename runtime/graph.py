@@ -30,18 +30,19 @@ class Graph:
         self.inputs = [value.name for value in self.session.get_inputs()]
         self.outputs = [value.name for value in self.session.get_outputs()]
         self.batch_size = batch_size
+        self._input_names = set(self.inputs)
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Every output for `feeds` (input name -> array with the same first dimension)."""
-        if len(feeds) != len(self.inputs) or any(name not in feeds for name in self.inputs):
+        if feeds.keys() != self._input_names:
             raise InputError(f"expected inputs {self.inputs}, got {sorted(feeds)}")
         n = len(feeds[self.inputs[0]])
-        if any(len(array) != n for array in feeds.values()):
+        if len(feeds) > 1 and any(len(array) != n for array in feeds.values()):
             sizes = {name: len(array) for name, array in feeds.items()}
             raise InputError(f"expected every input to have the same number of rows, got {sizes}")
         step = self.batch_size or n
-        if n <= step:
-            return self.session.run(self.outputs, dict(feeds))
+        if n <= step:  # one call, as it comes (this is the hot path of single-image decodes)
+            return self.session.run(self.outputs, feeds)
         results: list[np.ndarray] = []
         for start in range(0, n, step):
             part = self.session.run(self.outputs, {name: array[start : start + step] for name, array in feeds.items()})

@@ -80,12 +80,13 @@ def statistics(vae: Any, x: np.ndarray, k: int, seed: int) -> dict[str, np.ndarr
     reconstruction = vae.decode(mean)
     residual = np.abs(reconstruction.astype(np.float64) - x).reshape(n, -1)
     top = max(1, math.ceil(RESIDUAL_SHARE * pixels))
+    sharp = sharpness(x)
     out = {
         "recon": -backend.log_likelihood(mean, x),
         "mse": (residual**2).mean(axis=1),
         "complexity": complexity_nats(x),
-        "sharpness": sharpness(x),
-        "sharpness_gap": sharpness(x) - sharpness(reconstruction),
+        "sharpness": sharp,
+        "sharpness_gap": sharp - sharpness(reconstruction),
         "residual_peak": np.partition(residual, pixels - top, axis=1)[:, pixels - top :].mean(axis=1),
         "brightness": x.reshape(n, -1).mean(axis=1).astype(np.float64),
     }
