@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,14 +120,15 @@ class HashingWriter:
         return {"bytes": self.size, "sha256": self.digest.hexdigest()}
 
 
-def folder_digest() -> Any:
-    return hashlib.sha256()
-
-
-def add_to_folder_digest(digest: Any, name: str, data: bytes) -> None:
-    """A PNG folder's digest covers each file's name, size and bytes, in name order."""
-    digest.update(f"{name}\0{len(data)}\0".encode())
-    digest.update(data)
+def folder_record(files: Iterable[tuple[str, bytes]]) -> dict[str, Any]:
+    """A PNG folder's entry: its total size and a digest of each file's name, size and bytes, in
+    name order (the order they are written and listed in)."""
+    digest, size = hashlib.sha256(), 0
+    for name, data in files:
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+        size += len(data)
+    return {"bytes": size, "sha256": digest.hexdigest()}
 
 
 def file_entry(path: Path) -> dict[str, Any]:
@@ -135,12 +136,7 @@ def file_entry(path: Path) -> dict[str, Any]:
 
 
 def folder_entry(path: Path) -> dict[str, Any]:
-    digest, size = folder_digest(), 0
-    for item in sorted(path.iterdir()):
-        data = item.read_bytes()
-        add_to_folder_digest(digest, item.name, data)
-        size += len(data)
-    return {"bytes": size, "sha256": digest.hexdigest()}
+    return folder_record((item.name, item.read_bytes()) for item in sorted(path.iterdir()))
 
 
 def chunk_on_disk(path: Path) -> dict[str, Any] | None:
@@ -195,13 +191,10 @@ def write_file(path: Path, write: Callable[[Any], Any]) -> dict[str, Any]:
 
 
 def write_png_folder(path: Path, pngs: list[tuple[str, bytes]]) -> dict[str, Any]:
-    digest, size = folder_digest(), 0
     with atomic_folder(path, replace=True) as tmp:
         for name, data in pngs:
             (tmp / name).write_bytes(data)
-            add_to_folder_digest(digest, name, data)
-            size += len(data)
-    return {"bytes": size, "sha256": digest.hexdigest()}
+    return folder_record(pngs)
 
 
 class ShardRecord:
