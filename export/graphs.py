@@ -21,6 +21,7 @@ from vaeport.runtime.files import (
     ENCODER_INPUT,
     ENCODER_OUTPUTS_AE,
     ENCODER_OUTPUTS_VAE,
+    LABEL_INPUT,
 )
 from vaeport.train.vae import VAE, DecoderImage
 
@@ -38,10 +39,15 @@ RANDOM_OPS = {
 
 
 def to_onnx(
-    module: nn.Module, example: torch.Tensor, input_name: str, output_names: tuple[str, ...], opset: int
+    module: nn.Module,
+    examples: tuple[torch.Tensor, ...],
+    input_names: tuple[str, ...],
+    output_names: tuple[str, ...],
+    opset: int,
 ) -> bytes:
-    """One module -> serialized ModelProto with a dynamic batch axis named N, at `opset` (18-23
-    straight from torch's exporter; 13 through the legacy rewrite of the opset-18 export)."""
+    """One module -> serialized ModelProto with a dynamic batch axis named N shared by every
+    input, at `opset` (18-23 straight from torch's exporter; 13 through the legacy rewrite of the
+    opset-18 export)."""
     legacy = opset == LEGACY_OPSET
     module.eval()
     captured = io.StringIO()
@@ -53,14 +59,15 @@ def to_onnx(
             _quiet_logger("torch.export"),
         ):
             warnings.simplefilter("ignore")
+            batch = torch.export.Dim(BATCH_DIM)
             program = torch.onnx.export(
                 module,
-                (example,),
+                examples,
                 dynamo=True,
                 opset_version=EXPORT_OPSETS.start if legacy else opset,
-                input_names=[input_name],
+                input_names=list(input_names),
                 output_names=list(output_names),
-                dynamic_shapes=({0: torch.export.Dim(BATCH_DIM)},),
+                dynamic_shapes=tuple({0: batch} for _ in examples),
                 verbose=False,
             )
     except Exception as exc:
@@ -120,14 +127,25 @@ def encoder_outputs(model: VAE) -> tuple[str, ...]:
     return ENCODER_OUTPUTS_VAE if model.variational else ENCODER_OUTPUTS_AE
 
 
+def example_labels(model: VAE) -> tuple[tuple[torch.Tensor, ...], tuple[str, ...]]:
+    """The label input of a conditional model's graphs (int64 class indices [N]), or nothing."""
+    if not model.conditional:
+        return (), ()
+    labels = torch.arange(EXAMPLE_BATCH, dtype=torch.int64) % model.config.num_classes
+    return (labels,), (LABEL_INPUT,)
+
+
 def export_encoder(model: VAE, opset: int) -> bytes:
     example = torch.rand(EXAMPLE_BATCH, *model.config.image_shape, generator=torch.Generator().manual_seed(0))
-    return to_onnx(model.encoder, example, ENCODER_INPUT, encoder_outputs(model), opset)
+    labels, names = example_labels(model)
+    return to_onnx(model.encoder, (example, *labels), (ENCODER_INPUT, *names), encoder_outputs(model), opset)
 
 
 def export_decoder(model: VAE, opset: int) -> bytes:
     example = torch.randn(EXAMPLE_BATCH, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
-    return to_onnx(DecoderImage(model.decoder), example, DECODER_INPUT, (DECODER_OUTPUT,), opset)
+    labels, names = example_labels(model)
+    decoder = DecoderImage(model.decoder)
+    return to_onnx(decoder, (example, *labels), (DECODER_INPUT, *names), (DECODER_OUTPUT,), opset)
 
 
 def all_op_types(model: onnx.ModelProto) -> set[str]:

@@ -36,8 +36,10 @@ def build_manifest(
     files: dict[str, bytes],
     graphs: dict[str, dict[str, str]],
     parity: dict[str, Any],
+    class_counts: Any = None,
 ) -> dict[str, Any]:
-    """The manifest for `files` (file name -> bytes) grouped into `graphs` (variant -> part -> file)."""
+    """The manifest for `files` (file name -> bytes) grouped into `graphs` (variant -> part -> file);
+    `class_counts`: a conditional model's training images per class."""
     c, h, w = model.config.image_shape
     history = record.get("history") or []
     scale = model.scale()
@@ -61,6 +63,9 @@ def build_manifest(
                 "decoder_parameters": parameter_count(model.decoder),
             },
         },
+        "classes": list(model.config.classes) if model.conditional else None,
+        "class_counts": None if class_counts is None else [int(c) for c in class_counts],
+        "inputs": graph_inputs(files[graphs["fp32"]["encoder"]], files[graphs["fp32"]["decoder"]]),
         "opset": opset,
         "target": {
             "name": target.name,
@@ -74,6 +79,14 @@ def build_manifest(
         "parity": parity,
         "versions": package_versions("vaeport", "torch", "onnx", "onnxscript", "onnxruntime", "numpy"),
         "training": training_section(cfg, record, (c, h, w), history),
+    }
+
+
+def graph_inputs(encoder: bytes, decoder: bytes) -> dict[str, list[dict[str, Any]]]:
+    """Every input of each graph (name, shape with "N", dtype), for readers that feed them."""
+    return {
+        part: io_specs(onnx.load_from_string(data))["inputs"]
+        for part, data in (("encoder", encoder), ("decoder", decoder))
     }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaeport.runtime.errors import InputError
 from vaeport.runtime.graph import Graph
 from vaeport.runtime.sampling import posterior_noise, reparameterize
 from vaeport.train.vae import VAE, DecoderImage
@@ -54,9 +55,28 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance, **labe
     }
 
 
-def batch_of(images: np.ndarray, n: int) -> np.ndarray:
-    """The first n images, cycling when fewer exist."""
-    return np.resize(images, (n, *images.shape[1:])).astype(np.float32)
+def batch_of(images: np.ndarray, n: int, dtype: type = np.float32) -> np.ndarray:
+    """The first n images (or labels), cycling when fewer exist."""
+    return np.resize(images, (n, *images.shape[1:])).astype(dtype)
+
+
+Feeds = tuple[np.ndarray, ...]  # a graph's inputs in its order: (x[, y]) or (z[, y])
+
+
+def labelled(model: VAE, arrays: dict[int, np.ndarray], labels: dict[int, np.ndarray] | None) -> dict[int, Feeds]:
+    """Per batch size, the graph inputs: the arrays alone, or with their labels (conditional)."""
+    if not model.conditional:
+        return {b: (a,) for b, a in arrays.items()}
+    if labels is None:
+        raise InputError("expected labels for a conditional model's parity checks, got none")
+    return {b: (a, labels[b]) for b, a in arrays.items()}
+
+
+def random_labels(model: VAE, rng: np.random.Generator, batch_sizes: tuple[int, ...]) -> dict[int, np.ndarray] | None:
+    """Seeded labels of every class for the decoder checks of a conditional model (None otherwise)."""
+    if not model.conditional:
+        return None
+    return {b: rng.integers(0, model.config.num_classes, b).astype(np.int64) for b in batch_sizes}
 
 
 class ReferenceGraph:
@@ -75,33 +95,33 @@ class ReferenceGraph:
 
 
 @torch.no_grad()
-def torch_encoder(model: VAE, x: np.ndarray) -> list[np.ndarray]:
-    return [t.numpy() for t in model.encoder(torch.from_numpy(x))]
+def torch_encoder(model: VAE, *inputs: np.ndarray) -> list[np.ndarray]:
+    return [t.numpy() for t in model.encoder(*(torch.from_numpy(a) for a in inputs))]
 
 
 @torch.no_grad()
-def torch_decoder(model: VAE, z: np.ndarray) -> list[np.ndarray]:
-    return [DecoderImage(model.decoder)(torch.from_numpy(z)).numpy()]
+def torch_decoder(model: VAE, *inputs: np.ndarray) -> list[np.ndarray]:
+    return [DecoderImage(model.decoder)(*(torch.from_numpy(a) for a in inputs)).numpy()]
 
 
 def graph_checks(
     part: str,
     reference: Any,
     graph: Graph,
-    inputs: dict[int, np.ndarray],
+    inputs: dict[int, Feeds],
     tol: Tolerance,
     against: str,
     interpreter: ReferenceGraph | None = None,
 ) -> list[dict[str, Any]]:
     """Compare `graph` (and the interpreter at REFERENCE_BATCH) with `reference` per batch size."""
     checks = []
-    for batch, x in inputs.items():
-        expected = reference(x)
+    for batch, feeds in inputs.items():
+        expected = reference(*feeds)
         runners = [(against, graph)]
         if interpreter is not None and batch == REFERENCE_BATCH:
             runners.append(("onnx.reference", interpreter))
         for name, runner in runners:
-            for output, want, got in zip(graph.outputs, expected, runner(x), strict=True):
+            for output, want, got in zip(graph.outputs, expected, runner(*feeds), strict=True):
                 checks.append(compare(want, got, tol, graph=part, output=output, against=name, batch=batch))
     return checks
 
@@ -114,33 +134,44 @@ def run_gate(
     tol: Tolerance = FP32,
     batch_sizes: tuple[int, ...] = BATCH_SIZES,
     use_reference: bool = True,
+    test_labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Torch eager vs ONNX Runtime CPU (and onnx.reference) for both graphs, plus the random path."""
+    """Torch eager vs ONNX Runtime CPU (and onnx.reference) for both graphs, plus the random path.
+    A conditional model's encoder is fed the test images' own labels (`test_labels`), its decoder
+    seeded labels of every class."""
     model.eval()
     rng = np.random.default_rng(seed)
     encoder, decoder = Graph(graphs["encoder"]), Graph(graphs["decoder"])
-    images = {b: batch_of(test_images[rng.permutation(len(test_images))], b) for b in batch_sizes}
+    orders = {b: rng.permutation(len(test_images)) for b in batch_sizes}
+    images = {b: batch_of(test_images[order], b) for b, order in orders.items()}
     latents = {b: rng.standard_normal((b, model.config.latent_dim), dtype=np.float32) for b in batch_sizes}
+    image_labels = None
+    if model.conditional:
+        if test_labels is None:
+            raise InputError("expected the test images' labels for a conditional model's parity gate, got none")
+        image_labels = {b: batch_of(test_labels[order], b, np.int64) for b, order in orders.items()}
+    encoder_inputs = labelled(model, images, image_labels)
+    decoder_inputs = labelled(model, latents, random_labels(model, rng, batch_sizes))
     checks = graph_checks(
         "encoder",
-        lambda x: torch_encoder(model, x),
+        lambda *a: torch_encoder(model, *a),
         encoder,
-        images,
+        encoder_inputs,
         tol,
         "onnxruntime-cpu",
         ReferenceGraph(graphs["encoder"]) if use_reference else None,
     )
     checks += graph_checks(
         "decoder",
-        lambda z: torch_decoder(model, z),
+        lambda *a: torch_decoder(model, *a),
         decoder,
-        latents,
+        decoder_inputs,
         tol,
         "onnxruntime-cpu",
         ReferenceGraph(graphs["decoder"]) if use_reference else None,
     )
     if model.variational:
-        checks.append(random_path_check(model, encoder, decoder, images[max(batch_sizes)], seed, tol))
+        checks.append(random_path_check(model, encoder, decoder, encoder_inputs[max(batch_sizes)], seed, tol))
     return {
         "tolerance": {**asdict(tol), "rule": "|onnx - torch| <= atol + rtol * |torch|"},
         "batch_sizes": list(batch_sizes),
@@ -151,14 +182,18 @@ def run_gate(
 
 @torch.no_grad()
 def random_path_check(
-    model: VAE, encoder: Graph, decoder: Graph, x: np.ndarray, seed: int, tol: Tolerance
+    model: VAE, encoder: Graph, decoder: Graph, feeds: Feeds, seed: int, tol: Tolerance
 ) -> dict[str, Any]:
-    """Same eps into torch's reparameterize + decoder and into the runtime's numpy sampling + ONNX."""
-    mean_t, log_var_t = model.encoder(torch.from_numpy(x))
+    """Same eps into torch's reparameterize + decoder and into the runtime's numpy sampling + ONNX
+    (`feeds`: the images, and their labels for a conditional model, which both graphs get)."""
+    x, labels = feeds[0], feeds[1:]
+    torch_labels = tuple(torch.from_numpy(y) for y in labels)
+    mean_t, log_var_t = model.encoder(torch.from_numpy(x), *torch_labels)
     eps = posterior_noise(seed, tuple(mean_t.shape))
-    torch_images = DecoderImage(model.decoder)(torch_reparameterize(mean_t, log_var_t, torch.from_numpy(eps)))
-    mean, log_var = encoder(x)
-    onnx_images = decoder(reparameterize(mean, log_var, eps))[0]
+    z_t = torch_reparameterize(mean_t, log_var_t, torch.from_numpy(eps))
+    torch_images = DecoderImage(model.decoder)(z_t, *torch_labels)
+    mean, log_var = encoder(*feeds)
+    onnx_images = decoder(reparameterize(mean, log_var, eps), *labels)[0]
     return compare(
         torch_images.numpy(),
         onnx_images,

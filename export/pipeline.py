@@ -19,7 +19,7 @@ from vaeport.export.graphs import check_graph, export_decoder, export_encoder
 from vaeport.export.manifest import build_manifest
 from vaeport.export.parity import failures, run_gate
 from vaeport.export.targets import DEFAULT_TARGET, resolve_target
-from vaeport.export.variants import fp16_parity, int8_parity, make_fp16, make_int8
+from vaeport.export.variants import Examples, fp16_parity, int8_parity, make_fp16, make_int8
 from vaeport.runtime.atomic import atomic_folder, check_creatable, ensure_folder
 from vaeport.runtime.errors import FileAccessError, InputError, ParityError
 from vaeport.runtime.files import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE
@@ -28,6 +28,7 @@ from vaeport.runtime.manifest import read_verified, verify_folder
 from vaeport.train.datasets import ImageData, load_run_data
 from vaeport.train.load import CHECKPOINTS, load_run
 from vaeport.train.run_folder import Run
+from vaeport.train.vae import VAE
 
 VARIANT_FILES = {
     "fp32": {"encoder": ENCODER_FILE, "decoder": DECODER_FILE},
@@ -74,8 +75,29 @@ def check_destination(out: Path, force: bool) -> None:
             raise InputError(f"--out {out}: refusing to replace something that is not a vaeport model folder")
 
 
-def load_data(cfg: Any, data_dir: str | None) -> ImageData:
-    return load_run_data(cfg, data_dir)
+def load_data(cfg: Any, data_dir: str | None, model: VAE | None = None) -> ImageData:
+    """The run's data; for a conditional model, checked to have its labels and classes."""
+    data = load_run_data(cfg, data_dir)
+    if model is not None and model.conditional:
+        if data.test_labels is None or data.train_labels is None:
+            raise InputError(f"{data.name}: expected labels for a conditional model, got a data set without them")
+        if tuple(data.classes or ()) != model.config.classes:
+            raise InputError(
+                f"{data.name}: expected the classes the model was trained on {list(model.config.classes)}, "
+                f"got {list(data.classes or ())}"
+            )
+    return data
+
+
+def test_examples(model: VAE, data: ImageData) -> Examples:
+    """The test images (with labels, for a conditional model) the variants are checked on."""
+    conditional = model.conditional
+    return Examples(
+        data.test,
+        model.config.latent_dim,
+        data.test_labels if conditional else None,
+        model.config.num_classes,
+    )
 
 
 def export(
@@ -128,25 +150,33 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
     target, opset = resolve_target(options.target, options.opset)
     check_destination(out, options.force)
     model, cfg, record = load_run(run_dir, options.checkpoint)
-    data = load_data(cfg, options.data_dir)
+    data = load_data(cfg, options.data_dir, model)
+    labels = data.test_labels if model.conditional else None
 
     log(f"exporting {run_dir} ({record['checkpoint']}) for target {target.name}, opset {opset}")
     fp32 = {"encoder": export_encoder(model, opset), "decoder": export_decoder(model, opset)}
     for part, data_bytes in fp32.items():
         check_graph(data_bytes, VARIANT_FILES["fp32"][part])
     log("parity gate: torch eager vs onnxruntime-cpu vs onnx.reference")
-    parity: dict[str, Any] = {"fp32": run_gate(model, fp32, data.test, seed=options.seed)}
+    parity: dict[str, Any] = {"fp32": run_gate(model, fp32, data.test, seed=options.seed, test_labels=labels)}
     if not parity["fp32"]["passed"]:
         raise ParityError("parity gate failed: " + "; ".join(failures(parity["fp32"])))
     files = {VARIANT_FILES["fp32"][part]: b for part, b in fp32.items()}
     graphs = {"fp32": dict(VARIANT_FILES["fp32"])}
     variants: dict[str, Callable[[], tuple[dict[str, bytes], dict[str, Any]]]] = {}
+    examples = test_examples(model, data)
     if options.fp16:
-        variants["fp16"] = lambda: make_fp16(fp32, data.test, model.config.latent_dim, options.seed)
+        variants["fp16"] = lambda: make_fp16(fp32, examples, options.seed)
     if options.int8:
         rng = np.random.default_rng(options.seed)
-        calibration = data.train[rng.permutation(len(data.train))[: options.calibration_size]]
-        variants["int8"] = lambda: make_int8(fp32, calibration, data.test, model.config.latent_dim, options.seed)
+        chosen = rng.permutation(len(data.train))[: options.calibration_size]
+        calibration = Examples(
+            data.train[chosen],
+            model.config.latent_dim,
+            data.train_labels[chosen] if model.conditional else None,
+            model.config.num_classes,
+        )
+        variants["int8"] = lambda: make_int8(fp32, calibration, examples, options.seed)
     for variant, make in variants.items():
         log(f"{variant} variant")
         variant_graphs, parity[variant] = make()
@@ -158,14 +188,23 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
             continue
         files.update({VARIANT_FILES[variant][part]: b for part, b in variant_graphs.items()})
         graphs[variant] = dict(VARIANT_FILES[variant])
-    manifest = build_manifest(options.name or out.name, model, cfg, record, target, opset, files, graphs, parity)
-    write_folder(out, files, manifest, lambda folder: calibrate(folder, data.holdout, options.seed, log))
+    counts = np.bincount(data.train_labels, minlength=model.config.num_classes) if model.conditional else None
+    manifest = build_manifest(
+        options.name or out.name, model, cfg, record, target, opset, files, graphs, parity, counts
+    )
+    holdout_labels = data.holdout_labels if model.conditional else None
+    write_folder(
+        out, files, manifest, lambda folder: calibrate(folder, data.holdout, options.seed, log, holdout_labels)
+    )
     return manifest
 
 
-def calibrate(folder: Path, holdout: np.ndarray | None, seed: int, log: Log) -> dict[str, Any] | None:
-    """The default anomaly score fitted on the run's held-out training images through the folder's
-    fp32 graphs (what `VAE.score` will compute), or None when the run held none out."""
+def calibrate(
+    folder: Path, holdout: np.ndarray | None, seed: int, log: Log, labels: np.ndarray | None = None
+) -> dict[str, Any] | None:
+    """The default anomaly score fitted on the run's held-out training images (with their labels,
+    for a conditional model) through the folder's fp32 graphs (what `VAE.score` will compute), or
+    None when the run held none out."""
     from vaeport.runtime.scoring import DEFAULT_FPR, DEFAULT_K, Calibration, score
     from vaeport.runtime.vae import VAE
 
@@ -174,7 +213,7 @@ def calibrate(folder: Path, holdout: np.ndarray | None, seed: int, log: Log) -> 
         return None
     log(f"calibrating the anomaly score on {len(holdout)} held-out training images")
     vae = VAE.load(folder, device="cpu")
-    stats = score(vae, holdout, DEFAULT_K, seed, None)
+    stats = score(vae, holdout, DEFAULT_K, seed, None, labels)
     source = f"{len(holdout)} training images held out of training (--holdout)"
     return Calibration.fit(stats, vae.variational, DEFAULT_FPR, DEFAULT_K, seed, source).to_dict()
 
@@ -217,14 +256,16 @@ def verify_against(
             f"{model_dir} (image {list(manifest.image_shape)}, latent {manifest.latent_dim}) does not come from "
             f"{run_dir} (image {list(model.config.image_shape)}, latent {model.config.latent_dim})"
         )
-    data = load_data(cfg, str(data_dir) if data_dir else None)
+    data = load_data(cfg, str(data_dir) if data_dir else None, model)
     graph_bytes = {
         variant: {part: read_verified(manifest, manifest.graph_file(variant, part)) for part in ("encoder", "decoder")}
         for variant in manifest.variants
     }
-    report = {"fp32": run_gate(model, graph_bytes["fp32"], data.test, seed=seed)}
+    labels = data.test_labels if model.conditional else None
+    report = {"fp32": run_gate(model, graph_bytes["fp32"], data.test, seed=seed, test_labels=labels)}
+    examples = test_examples(model, data)
     if "fp16" in graph_bytes:
-        report["fp16"] = fp16_parity(graph_bytes["fp32"], graph_bytes["fp16"], data.test, manifest.latent_dim, seed)
+        report["fp16"] = fp16_parity(graph_bytes["fp32"], graph_bytes["fp16"], examples, seed)
     if "int8" in graph_bytes:
-        report["int8"] = int8_parity(graph_bytes["fp32"], graph_bytes["int8"], data.test, manifest.latent_dim, seed)
+        report["int8"] = int8_parity(graph_bytes["fp32"], graph_bytes["int8"], examples, seed)
     return report

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,9 @@ def to_fp16(data: bytes, name: str) -> bytes:
     return converted
 
 
-def to_int8(data: bytes, name: str, calibration: np.ndarray) -> bytes:
-    """Static QDQ quantization, per-channel int8 weights, uint8 activations, calibrated on `calibration`."""
+def to_int8(data: bytes, name: str, calibration: tuple[np.ndarray, ...]) -> bytes:
+    """Static QDQ quantization, per-channel int8 weights, uint8 activations, calibrated on
+    `calibration` (the graph's inputs in its order, e.g. images and their labels)."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         QuantFormat,
@@ -64,11 +66,14 @@ def to_int8(data: bytes, name: str, calibration: np.ndarray) -> bytes:
         quantize_static,
     )
 
-    input_name = onnx.load_from_string(data).graph.input[0].name
+    names = [value.name for value in onnx.load_from_string(data).graph.input]
+    n = len(calibration[0])
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter([{input_name: calibration[i : i + 32]} for i in range(0, len(calibration), 32)])
+            self.batches = iter(
+                [{name: a[i : i + 32] for name, a in zip(names, calibration, strict=True)} for i in range(0, n, 32)]
+            )
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.batches, None)
@@ -95,20 +100,40 @@ def to_int8(data: bytes, name: str, calibration: np.ndarray) -> bytes:
     return quantized
 
 
-def fp16_parity(
-    fp32: dict[str, bytes], fp16: dict[str, bytes], images: np.ndarray, latent_dim: int, seed: int
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Examples:
+    """Real images for the variant checks, with their labels and the class count of a conditional
+    model (labels None and classes 0 for an unconditional one)."""
+
+    images: np.ndarray
+    latent_dim: int
+    labels: np.ndarray | None = None
+    classes: int = 0
+
+    def encoder_feeds(self, images: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        return (images,) if self.labels is None else (images, labels)
+
+    def decoder_feeds(self, z: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """z alone, or with seeded labels of every class (drawn only for a conditional model, so
+        an unconditional model's checks see the numbers they always saw)."""
+        return (z,) if self.labels is None else (z, rng.integers(0, self.classes, len(z)).astype(np.int64))
+
+
+def fp16_parity(fp32: dict[str, bytes], fp16: dict[str, bytes], examples: Examples, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
+    images, labels = examples.images, examples.labels
     checks = []
     for part in ("encoder", "decoder"):
         ref, cand = Graph(fp32[part]), Graph(fp16[part])
         for batch in BATCH_SIZES:
-            x = (
-                batch_of(images, batch)
-                if part == "encoder"
-                else rng.standard_normal((batch, latent_dim), dtype=np.float32)
-            )
-            for output, want, got in zip(ref.outputs, ref(x), cand(x), strict=True):
+            if part == "encoder":
+                feeds = examples.encoder_feeds(
+                    batch_of(images, batch), None if labels is None else batch_of(labels, batch, np.int64)
+                )
+            else:
+                z = rng.standard_normal((batch, examples.latent_dim), dtype=np.float32)
+                feeds = examples.decoder_feeds(z, rng)
+            for output, want, got in zip(ref.outputs, ref(*feeds), cand(*feeds), strict=True):
                 checks.append(
                     compare(want, got, FP16, graph=part, output=output, against="fp32 onnxruntime-cpu", batch=batch)
                 )
@@ -119,73 +144,78 @@ def fp16_parity(
     }
 
 
-def reconstruct(graphs: dict[str, bytes], images: np.ndarray) -> np.ndarray:
-    return Graph(graphs["decoder"])(Graph(graphs["encoder"])(images)[0])[0]
+def reconstruct(graphs: dict[str, bytes], images: np.ndarray, labels: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Decoded posterior means (`labels`: () or (y,), fed to both graphs)."""
+    return Graph(graphs["decoder"])(Graph(graphs["encoder"])(images, *labels)[0], *labels)[0]
 
 
-def int8_parity(
-    fp32: dict[str, bytes], int8: dict[str, bytes], held_out: np.ndarray, latent_dim: int, seed: int
-) -> dict[str, Any]:
-    want, got = reconstruct(fp32, held_out), reconstruct(int8, held_out)
+def int8_parity(fp32: dict[str, bytes], int8: dict[str, bytes], held_out: Examples, seed: int) -> dict[str, Any]:
+    labels = () if held_out.labels is None else (held_out.labels,)
+    want, got = reconstruct(fp32, held_out.images, labels), reconstruct(int8, held_out.images, labels)
     pixel_diff = float(np.abs(want - got).mean())
-    z = np.random.default_rng(seed).standard_normal((len(held_out), latent_dim), dtype=np.float32)
-    decoded_diff = float(np.abs(Graph(fp32["decoder"])(z)[0] - Graph(int8["decoder"])(z)[0]).mean())
+    rng = np.random.default_rng(seed)
+    z = held_out.decoder_feeds(rng.standard_normal((len(held_out.images), held_out.latent_dim), dtype=np.float32), rng)
+    decoded_diff = float(np.abs(Graph(fp32["decoder"])(*z)[0] - Graph(int8["decoder"])(*z)[0]).mean())
     finite = bool(np.isfinite(got).all())
     return {
         "rule": f"mean |pixel difference| of held-out reconstructions <= {INT8_MAX_MEAN_PIXEL_DIFF}",
-        "held_out_images": len(held_out),
+        "held_out_images": len(held_out.images),
         "reconstruction_mean_abs_pixel_diff": pixel_diff,
         "prior_decode_mean_abs_pixel_diff": decoded_diff,
         "passed": finite and pixel_diff <= INT8_MAX_MEAN_PIXEL_DIFF,
     }
 
 
-def decode_speed_ratio(fp32_decoder: bytes, variant_decoder: bytes, latent_dim: int) -> float:
+def decode_speed_ratio(fp32_decoder: bytes, variant_decoder: bytes, examples: Examples) -> float:
     """Variant decode images/s over fp32's at batch 256, alternating runs, median of repeats."""
-    z = np.random.default_rng(0).standard_normal((SPEED_BATCH, latent_dim), dtype=np.float32)
+    rng = np.random.default_rng(0)
+    feeds = examples.decoder_feeds(rng.standard_normal((SPEED_BATCH, examples.latent_dim), dtype=np.float32), rng)
     graphs = {"fp32": Graph(fp32_decoder), "variant": Graph(variant_decoder)}
     times: dict[str, list[float]] = {"fp32": [], "variant": []}
     for graph in graphs.values():
-        graph(z)  # warm-up
+        graph(*feeds)  # warm-up
     for _ in range(SPEED_REPEATS):
         for name, graph in graphs.items():
             started = time.perf_counter()
-            graph(z)
+            graph(*feeds)
             times[name].append(time.perf_counter() - started)
     return float(np.median(times["fp32"]) / np.median(times["variant"]))
 
 
-def make_fp16(
-    fp32: dict[str, bytes], images: np.ndarray, latent_dim: int, seed: int
-) -> tuple[dict[str, bytes], dict[str, Any]]:
+def make_fp16(fp32: dict[str, bytes], examples: Examples, seed: int) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The fp16 graphs and their parity report; `report["passed"]` says whether they may be shipped."""
     graphs = {part: to_fp16(data, f"{part}.fp16") for part, data in fp32.items()}
-    report = fp16_parity(fp32, graphs, images, latent_dim, seed)
+    report = fp16_parity(fp32, graphs, examples, seed)
     if not report["passed"]:
         worst = max(c.get("max_abs", float("inf")) for c in report["checks"])
         report["refusal"] = f"max |diff| to fp32 {worst:.3g} exceeds rtol {FP16.rtol}, atol {FP16.atol}"
     else:
-        report["decode_speed_vs_fp32"] = decode_speed_ratio(fp32["decoder"], graphs["decoder"], latent_dim)
+        report["decode_speed_vs_fp32"] = decode_speed_ratio(fp32["decoder"], graphs["decoder"], examples)
     return graphs, report
 
 
 def make_int8(
-    fp32: dict[str, bytes], calibration: np.ndarray, held_out: np.ndarray, latent_dim: int, seed: int
+    fp32: dict[str, bytes], calibration: Examples, held_out: Examples, seed: int
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """The int8 graphs and their accuracy report; `report["passed"]` says whether they may be shipped."""
-    encoder = to_int8(fp32["encoder"], "encoder.int8", calibration)
-    # The decoder sees posterior means of real images and prior draws at run time: calibrate on both.
-    means = Graph(fp32["encoder"])(calibration)[0]
-    prior = np.random.default_rng(seed).standard_normal(means.shape, dtype=np.float32)
-    decoder = to_int8(fp32["decoder"], "decoder.int8", np.concatenate([means, prior]))
+    """The int8 graphs and their accuracy report; `report["passed"]` says whether they may be shipped.
+    A conditional model is calibrated with the images' labels."""
+    labels = () if calibration.labels is None else (calibration.labels,)
+    encoder = to_int8(fp32["encoder"], "encoder.int8", (calibration.images, *labels))
+    # The decoder sees posterior means of real images and prior draws at run time: calibrate on both
+    # (a conditional decoder with the images' labels, then with seeded labels of every class).
+    means = Graph(fp32["encoder"])(calibration.images, *labels)[0]
+    rng = np.random.default_rng(seed)
+    prior = calibration.decoder_feeds(rng.standard_normal(means.shape, dtype=np.float32), rng)
+    feeds = tuple(np.concatenate(pair) for pair in zip((means, *labels), prior, strict=True))
+    decoder = to_int8(fp32["decoder"], "decoder.int8", feeds)
     graphs = {"encoder": encoder, "decoder": decoder}
-    report = int8_parity(fp32, graphs, held_out, latent_dim, seed)
-    report["calibration_images"] = len(calibration)
+    report = int8_parity(fp32, graphs, held_out, seed)
+    report["calibration_images"] = len(calibration.images)
     if not report["passed"]:
         report["refusal"] = (
             f"mean |pixel diff| to fp32 on held-out images is "
             f"{report['reconstruction_mean_abs_pixel_diff']:.4f} (limit {INT8_MAX_MEAN_PIXEL_DIFF})"
         )
     else:
-        report["decode_speed_vs_fp32"] = decode_speed_ratio(fp32["decoder"], decoder, latent_dim)
+        report["decode_speed_vs_fp32"] = decode_speed_ratio(fp32["decoder"], decoder, held_out)
     return graphs, report

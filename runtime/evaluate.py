@@ -7,6 +7,9 @@ both paths, so a run folder and its exported model folder agree to float precisi
 - IWAE-k bound (Burda et al. 2016): -log p(x) <= -logsumexp_k[log p(x|z_k) + log p(z_k)
   - log q(z_k|x)] + log k;
 - reconstruction MSE of the posterior mean, active units (Cov_x E_q[z_d] > 0.01), KL per dim.
+
+A conditional model is evaluated on (image, label) pairs: every term is conditioned on the label,
+so the bound is on -log p(x|y).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 PROB_EPS = float(np.finfo(np.float32).eps) / 2
 
 
+Labels = np.ndarray | None  # (N,) int64 class indices of a conditional model; None otherwise
+
+
 @dataclass
 class Backend:
-    encode: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]  # x -> (mean, log_var)
-    log_likelihood: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (z [M,D], x [M,C,H,W]) -> [M] float64
-    decode_mean: Callable[[np.ndarray], np.ndarray]  # z -> images in [0, 1]
+    encode: Callable[[np.ndarray, Labels], tuple[np.ndarray, np.ndarray | None]]  # (x, y) -> (mean, log_var)
+    log_likelihood: Callable[[np.ndarray, np.ndarray, Labels], np.ndarray]  # (z [M,D], x, y) -> [M] float64
+    decode_mean: Callable[[np.ndarray, Labels], np.ndarray]  # (z, y) -> images in [0, 1]
 
 
 def bernoulli_log_likelihood(p: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -65,13 +71,14 @@ def kl_to_prior(mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
 
 
 def log_weights(
-    backend: Backend, x: np.ndarray, mean: np.ndarray, log_var: np.ndarray, eps: np.ndarray
+    backend: Backend, x: np.ndarray, mean: np.ndarray, log_var: np.ndarray, eps: np.ndarray, y: Labels = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """For z_k = mean + sigma * eps_k (eps [k, B, D]): (log p(x|z_k), log w_k = log p(x|z_k) + log p(z_k)
-    - log q(z_k|x)), each [k, B] in float64."""
+    - log q(z_k|x)), each [k, B] in float64 (every term also given y for a conditional model)."""
     z = (mean + np.exp(0.5 * log_var) * eps).astype(np.float32)
     x_rep = np.broadcast_to(x, (len(eps), *x.shape)).reshape(-1, *x.shape[1:])
-    log_px_z = backend.log_likelihood(z.reshape(-1, z.shape[-1]), x_rep).reshape(len(eps), len(x))
+    y_rep = None if y is None else np.tile(y, len(eps))  # row k * B + i is sample k of image i
+    log_px_z = backend.log_likelihood(z.reshape(-1, z.shape[-1]), x_rep, y_rep).reshape(len(eps), len(x))
     return log_px_z, log_px_z + log_normal_standard(z) - log_normal_diag(z, mean, log_var)
 
 
@@ -80,8 +87,16 @@ def iwae_nll(log_w: np.ndarray) -> np.ndarray:
     return -(logsumexp(log_w, axis=0) - math.log(len(log_w)))
 
 
-def evaluate(backend: Backend, images: np.ndarray, k: int = 100, seed: int = 0, max_decode: int = 20_000) -> dict:
-    """All measures over `images` [N,C,H,W] in nats per image (k=0 skips the IWAE bound)."""
+def evaluate(
+    backend: Backend,
+    images: np.ndarray,
+    k: int = 100,
+    seed: int = 0,
+    max_decode: int = 20_000,
+    labels: Labels = None,
+) -> dict:
+    """All measures over `images` [N,C,H,W] (with their `labels` for a conditional model) in nats
+    per image (k=0 skips the IWAE bound)."""
     n = len(images)
     batch = max(1, max_decode // max(k, 1))
     sums = {"recon": 0.0, "kl": 0.0, "iwae": 0.0, "mse": 0.0}
@@ -89,19 +104,20 @@ def evaluate(backend: Backend, images: np.ndarray, k: int = 100, seed: int = 0, 
     variational = True
     for start in range(0, n, batch):
         x = images[start : start + batch]
+        y = None if labels is None else labels[start : start + batch]
         b = len(x)
-        mean, log_var = backend.encode(x)
+        mean, log_var = backend.encode(x, y)
         means.append(mean.astype(np.float64))
-        sums["mse"] += float(((backend.decode_mean(mean).astype(np.float64) - x) ** 2).mean(axis=(1, 2, 3)).sum())
+        sums["mse"] += float(((backend.decode_mean(mean, y).astype(np.float64) - x) ** 2).mean(axis=(1, 2, 3)).sum())
         if log_var is None:  # plain autoencoder: the code is deterministic, no KL, no bound
             variational = False
-            sums["recon"] -= float(backend.log_likelihood(mean, x).sum())
+            sums["recon"] -= float(backend.log_likelihood(mean, x, y).sum())
             continue
         kl = kl_to_prior(mean, log_var)
         kl_dims.append(kl)
         sums["kl"] += float(kl.sum())
         eps = image_noise(seed, start, b, max(k, 1), mean.shape[1])  # (k, B, D)
-        log_px_z, log_w = log_weights(backend, x, mean, log_var, eps)
+        log_px_z, log_w = log_weights(backend, x, mean, log_var, eps, y)
         sums["recon"] -= float(log_px_z[0].sum())  # the ELBO's single sample is the first of the k
         if k > 0:
             sums["iwae"] += float(iwae_nll(log_w).sum())
@@ -109,6 +125,7 @@ def evaluate(backend: Backend, images: np.ndarray, k: int = 100, seed: int = 0, 
     activity = all_means.var(axis=0)
     result: dict = {
         "test_images": n,
+        "conditional": labels is not None,  # every measure is then of x given its label y
         "test_recon": sums["recon"] / n,
         "test_kl": sums["kl"] / n,
         "test_neg_elbo": (sums["recon"] + sums["kl"]) / n,
@@ -131,10 +148,14 @@ def evaluate(backend: Backend, images: np.ndarray, k: int = 100, seed: int = 0, 
 def onnx_backend(vae, likelihood: str, scale: float | None = None) -> Backend:
     """Evaluate a loaded `vaeport.runtime.VAE` (decoder outputs probabilities or Gaussian means)."""
 
-    def log_likelihood(z: np.ndarray, x: np.ndarray) -> np.ndarray:
-        out = vae.decode(z)
+    def log_likelihood(z: np.ndarray, x: np.ndarray, y: Labels = None) -> np.ndarray:
+        out = vae.decode(z, label=y)
         if likelihood == "bernoulli":
             return bernoulli_log_likelihood(out, x)
         return gaussian_log_likelihood(out, x, float(scale))
 
-    return Backend(encode=vae.encode, log_likelihood=log_likelihood, decode_mean=vae.decode)
+    return Backend(
+        encode=lambda x, y=None: vae.encode(x, label=y),
+        log_likelihood=log_likelihood,
+        decode_mean=lambda z, y=None: vae.decode(z, label=y),
+    )

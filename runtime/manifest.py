@@ -19,6 +19,7 @@ from vaeport.runtime.files import (
     ENCODER_OUTPUTS_AE,
     ENCODER_OUTPUTS_VAE,
     FORMAT_NAME,
+    LABEL_INPUT,
     MANIFEST_FILE,
     SUPPORTED_FORMAT_VERSIONS,
 )
@@ -88,9 +89,16 @@ class Manifest:
 
     @property
     def classes(self) -> tuple[str, ...] | None:
-        """Class names of a conditional model; None for an unconditional one."""
-        classes = self.data.get("classes")
+        """Class names of a conditional model by label index (format_version 2); None for an
+        unconditional one (and every version 1 folder)."""
+        classes = self.data.get("classes") if self.format_version >= 2 else None
         return None if classes is None else tuple(classes)
+
+    @property
+    def class_counts(self) -> tuple[int, ...] | None:
+        """Training images per class of a conditional model (its prior p(y)); None if unrecorded."""
+        counts = self.data.get("class_counts") if self.classes is not None else None
+        return None if counts is None else tuple(counts)
 
     @property
     def opset(self) -> int | None:
@@ -136,10 +144,11 @@ class Manifest:
         """(inputs, outputs) that the `part` graph must have, from the image shape and latent_dim."""
         image = ["N", *self.image_shape]
         latent = ["N", self.latent_dim]
+        label = [(LABEL_INPUT, ["N"])] if self.classes is not None else []
         if part == "encoder":
             names = ENCODER_OUTPUTS_VAE if self.variational else ENCODER_OUTPUTS_AE
-            return [(ENCODER_INPUT, image)], [(name, latent) for name in names]
-        return [(DECODER_INPUT, latent)], [(DECODER_OUTPUT, image)]
+            return [(ENCODER_INPUT, image), *label], [(name, latent) for name in names]
+        return [(DECODER_INPUT, latent), *label], [(DECODER_OUTPUT, image)]
 
 
 def check_fields(path: Path, data: dict[str, Any]) -> None:
@@ -159,6 +168,22 @@ def check_fields(path: Path, data: dict[str, Any]) -> None:
         scale = model.get("gaussian_scale")
         ok = isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0
         checks.append(("model.gaussian_scale", scale, ok, "a positive number"))
+    if data["format_version"] >= 2:
+        classes, counts = data.get("classes"), data.get("class_counts")
+        names_ok = classes is None or (
+            isinstance(classes, list)
+            and len(classes) >= 1
+            and all(isinstance(c, str) and c for c in classes)
+            and len(set(classes)) == len(classes)
+        )
+        checks.append(("classes", classes, names_ok, "null or a list of distinct non-empty class names"))
+        counts_ok = counts is None or (
+            isinstance(classes, list)
+            and isinstance(counts, list)
+            and len(counts) == len(classes)
+            and all(type(c) is int and c >= 0 for c in counts)
+        )
+        checks.append(("class_counts", counts, counts_ok, "null or one count per class"))
     for field, value, ok, expected in checks:
         if not ok:
             raise ModelFolderError(f"{path}: expected {field} to be {expected}, got {value!r}")

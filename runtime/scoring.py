@@ -70,19 +70,20 @@ def complexity_nats(images: np.ndarray) -> np.ndarray:
     return np.array([len(encode_png(image)) * 8 * math.log(2) for image in images], dtype=np.float64)
 
 
-def statistics(vae: Any, x: np.ndarray, k: int, seed: int) -> dict[str, np.ndarray]:
-    """Every statistic of STATISTICS for images x [B,C,H,W] (float32 in [0, 1]); NaN where the
-    model has none (a plain autoencoder has no KL and no likelihood bound)."""
+def statistics(vae: Any, x: np.ndarray, k: int, seed: int, y: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Every statistic of STATISTICS for images x [B,C,H,W] (float32 in [0, 1]) with labels y
+    [B] on a conditional model (then every statistic is given y: `nll` bounds -log p(x|y)); NaN
+    where the model has none (a plain autoencoder has no KL and no likelihood bound)."""
     manifest = vae.manifest
     backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
     n, pixels = len(x), int(np.prod(x.shape[1:]))
-    mean, log_var = vae.encode(x)
-    reconstruction = vae.decode(mean)
+    mean, log_var = vae.encode(x, label=y)
+    reconstruction = vae.decode(mean, label=y)
     residual = np.abs(reconstruction.astype(np.float64) - x).reshape(n, -1)
     top = max(1, math.ceil(RESIDUAL_SHARE * pixels))
     sharp = sharpness(x)
     out = {
-        "recon": -backend.log_likelihood(mean, x),
+        "recon": -backend.log_likelihood(mean, x, y),
         "mse": (residual**2).mean(axis=1),
         "complexity": complexity_nats(x),
         "sharpness": sharp,
@@ -95,7 +96,7 @@ def statistics(vae: Any, x: np.ndarray, k: int, seed: int) -> dict[str, np.ndarr
     else:
         out["kl"] = kl_to_prior(mean, log_var).sum(axis=1)
         eps = image_noise_by_content(seed, x, k, mean.shape[1])
-        out["nll"] = iwae_nll(log_weights(backend, x, mean, log_var, eps)[1])
+        out["nll"] = iwae_nll(log_weights(backend, x, mean, log_var, eps, y)[1])
     out["bits_per_dim"] = out["nll"] / (pixels * math.log(2))
     return out
 
@@ -181,15 +182,23 @@ class Calibration:
 
 
 def score(
-    vae: Any, images: np.ndarray, k: int, seed: int, calibration: Calibration | None, batch_size: int | None = None
+    vae: Any,
+    images: np.ndarray,
+    k: int,
+    seed: int,
+    calibration: Calibration | None,
+    labels: np.ndarray | None = None,
+    batch_size: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """FIELDS for every image of `images` [N,C,H,W] float32, in batches (memory stays flat in N:
-    the results are allocated once, a batch decodes at most MAX_DECODE images)."""
+    """FIELDS for every image of `images` [N,C,H,W] float32 (with its label on a conditional
+    model), in batches (memory stays flat in N: the results are allocated once, a batch decodes
+    at most MAX_DECODE images)."""
     n = len(images)
     batch = batch_size or max(1, MAX_DECODE // max(k, 1))
     out = {name: np.empty(n, dtype=np.float64) for name in STATISTICS}
     for start in range(0, n, batch):
-        stats = statistics(vae, images[start : start + batch], k, seed)
+        y = None if labels is None else labels[start : start + batch]
+        stats = statistics(vae, images[start : start + batch], k, seed, y)
         for name in STATISTICS:
             out[name][start : start + batch] = stats[name]
     if calibration is None:

@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from vaeport.runtime.errors import InputError
-from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT
+from vaeport.runtime.errors import InputError, ModelFolderError
+from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT, LABEL_INPUT
 from vaeport.runtime.graph import Graph
 from vaeport.runtime.inputs import as_images, as_latents, check_count, check_seed, fresh_seed
+from vaeport.runtime.labels import as_labels
 from vaeport.runtime.manifest import (
     PARTS,
     VARIANTS,
@@ -30,6 +31,8 @@ from vaeport.runtime.session import SessionSettings
 
 DEFAULT_BATCH = 256
 INTERPOLATIONS = ("slerp", "linear")
+LABEL_TYPE = "tensor(int64)"
+Label = Any  # a class name or index, or a list/array of one per image (conditional models)
 
 
 def graph_io(graph: Graph) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, list[Any]]]]:
@@ -53,6 +56,7 @@ class VAE:
         self.device = decoder.device  # "cpu" or "cuda": what actually runs
         self._latent_dim, self._image_shape = manifest.latent_dim, manifest.image_shape
         self._variational = manifest.variational
+        self._classes = manifest.classes
         self._calibration = manifest.calibration()
 
     @classmethod
@@ -83,6 +87,7 @@ class VAE:
             # Sessions are built from the very bytes that were hashed: no window to swap the file.
             graph = Graph(graphs[name], settings, batch_size)
             check_graph_io(manifest, name, part, *graph_io(graph))
+            check_label_type(manifest, name, graph)
             opened.append(graph)
         return cls(manifest, opened[0], opened[1], variant)
 
@@ -104,22 +109,45 @@ class VAE:
     def variational(self) -> bool:
         return self._variational
 
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """A conditional model's class names, by label index; None for an unconditional model."""
+        return self._classes
+
+    @property
+    def conditional(self) -> bool:
+        """True when encode, decode and sample take a `label`."""
+        return self._classes is not None
+
     def __repr__(self) -> str:
+        classes = f", {len(self._classes)} classes" if self._classes is not None else ""
         return (
-            f"VAE({self._manifest.name!r}, image {self.image_shape}, latent {self.latent_dim}, "
+            f"VAE({self._manifest.name!r}, image {self.image_shape}, latent {self.latent_dim}{classes}, "
             f"{self.variant} on {self.device})"
         )
 
     # -- graphs --------------------------------------------------------------------------------
-    def encode(self, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
-        """(z_mean, z_log_var), each [N, D]; for a plain autoencoder (z, None)."""
-        outputs = self._encoder.run({ENCODER_INPUT: as_images(x, self.image_shape)})
+    def encode(self, x: Any, label: Label = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(z_mean, z_log_var), each [N, D]; for a plain autoencoder (z, None). A conditional
+        model needs each image's `label`: one class (name or index) for all, or one per image."""
+        images = as_images(x, self.image_shape)
+        feeds = {ENCODER_INPUT: images}
+        labels = as_labels(label, len(images), self._classes)
+        if labels is not None:
+            feeds[LABEL_INPUT] = labels
+        outputs = self._encoder.run(feeds)
         return (outputs[0], outputs[1]) if self._variational else (outputs[0], None)
 
-    def decode(self, z: Any) -> np.ndarray:
+    def decode(self, z: Any, label: Label = None) -> np.ndarray:
         """Images [N, C, H, W] in [0, 1] (Bernoulli: probabilities; Gaussian: means). Large inputs
-        run in batches into one preallocated result: the call costs the result plus one batch."""
-        return self._decoder.run({DECODER_INPUT: as_latents(z, self._latent_dim)})[0]
+        run in batches into one preallocated result: the call costs the result plus one batch. A
+        conditional model needs the class to draw: `label` is one class (name or index) for all,
+        or one per latent."""
+        latents = as_latents(z, self._latent_dim)
+        if self._classes is None and label is None:  # the hot path of single-image decodes
+            return self._decoder.run({DECODER_INPUT: latents})[0]
+        labels = as_labels(label, len(latents), self._classes)
+        return self._decoder.run({DECODER_INPUT: latents, LABEL_INPUT: labels})[0]
 
     # -- scores --------------------------------------------------------------------------------
     @property
@@ -128,7 +156,12 @@ class VAE:
         return self._calibration
 
     def score(
-        self, x: Any, k: int = DEFAULT_K, seed: int = 0, calibration: Calibration | None = None
+        self,
+        x: Any,
+        k: int = DEFAULT_K,
+        seed: int = 0,
+        calibration: Calibration | None = None,
+        label: Label = None,
     ) -> dict[str, np.ndarray]:
         """Per-image scores, one entry per image in every array: `nll` (IWAE-k bound on -log p(x),
         nats), `bits_per_dim`, `recon`, `kl`, `mse`, `complexity`, `sharpness`, `sharpness_gap`,
@@ -139,9 +172,10 @@ class VAE:
         from vaeport.runtime.scoring import score
 
         images = as_images(x, self.image_shape)
+        labels = None if label is None else as_labels(label, len(images), self._classes)
         k = check_count(k, "k")
         seed = check_seed(seed)
-        return score(self, images, k, seed, calibration if calibration is not None else self._calibration)
+        return score(self, images, k, seed, calibration if calibration is not None else self._calibration, labels)
 
     # -- sampling ------------------------------------------------------------------------------
     def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
@@ -153,37 +187,57 @@ class VAE:
             raise InputError(f"expected temperature to be a finite number >= 0, got {temperature!r}")
         return prior_latents(seed, 0, n, self.latent_dim, float(temperature))
 
-    def sample(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
-        """n decoded prior samples, [n, C, H, W]."""
-        return self.decode(self.sample_latent(n, seed, temperature))
+    def sample(self, n: int, seed: int | None = None, temperature: float = 1.0, label: Label = None) -> np.ndarray:
+        """n decoded prior samples, [n, C, H, W]; a conditional model draws the given class
+        (`label`: one name or index, or one per sample). The latents do not depend on the label:
+        the same seed with another class gives the same styles in that class."""
+        n = check_count(n)
+        labels = as_labels(label, n, self._classes)
+        return self.decode(self.sample_latent(n, seed, temperature), labels)
 
-    def reconstruct(self, x: Any, seed: int | None = None) -> np.ndarray:
-        """Decode the posterior mean (seed=None) or one seeded posterior sample per image."""
+    def reconstruct(self, x: Any, seed: int | None = None, label: Label = None) -> np.ndarray:
+        """Decode the posterior mean (seed=None) or one seeded posterior sample per image (with
+        each image's `label` on a conditional model)."""
         seed = None if seed is None else check_seed(seed)
-        mean, log_var = self.encode(x)
+        images = as_images(x, self.image_shape)
+        labels = as_labels(label, len(images), self._classes)
+        mean, log_var = self.encode(images, labels)
         if seed is None or log_var is None:
-            return self.decode(mean)
-        return self.decode(reparameterize(mean, log_var, posterior_noise(seed, mean.shape)))
+            return self.decode(mean, labels)
+        return self.decode(reparameterize(mean, log_var, posterior_noise(seed, mean.shape)), labels)
 
-    def interpolate(self, a: Any, b: Any, steps: int = 8, method: str = "slerp") -> np.ndarray:
+    def interpolate(self, a: Any, b: Any, steps: int = 8, method: str = "slerp", label: Label = None) -> np.ndarray:
         """Decoded frames from a to b ([steps, C, H, W]); a and b are images (through their
-        latent means) or latents of shape [D]."""
+        latent means) or latents of shape [D]. A conditional model encodes and decodes with one
+        class, `label` (a name or an index)."""
         steps = check_count(steps, "steps")
+        if isinstance(label, (list, tuple, np.ndarray)):
+            raise InputError(f"expected label to be one class for the whole interpolation, got {label!r}")
+        as_labels(label, 1, self._classes)
         if method not in INTERPOLATIONS:
             raise InputError(f"expected method to be one of {', '.join(INTERPOLATIONS)}, got {method!r}")
-        za, zb = self._to_latent(a, "a"), self._to_latent(b, "b")
+        za, zb = self._to_latent(a, "a", label), self._to_latent(b, "b", label)
         t = np.linspace(0.0, 1.0, steps, dtype=np.float64)
         if method == "linear":
             path = (1 - t)[:, None] * za + t[:, None] * zb
         else:
             path = slerp(za.astype(np.float64), zb.astype(np.float64), t)
-        return self.decode(path.astype(np.float32))
+        return self.decode(path.astype(np.float32), label)
 
-    def _to_latent(self, value: Any, name: str) -> np.ndarray:
+    def _to_latent(self, value: Any, name: str, label: Label) -> np.ndarray:
         array = np.asarray(value)
         if array.ndim == 1 or (array.ndim == 2 and array.shape == (1, self.latent_dim)):
             return as_latents(array, self.latent_dim, name)[0]
         images = as_images(array, self.image_shape, name)
         if len(images) != 1:
             raise InputError(f"expected {name} to be one image or one latent, got {len(images)} images")
-        return self.encode(images)[0][0]
+        return self.encode(images, label)[0][0]
+
+
+def check_label_type(manifest: Manifest, name: str, graph: Graph) -> None:
+    """A conditional graph's label input must take int64 class indices (what the runtime feeds)."""
+    for value in graph.session.get_inputs():
+        if value.name == LABEL_INPUT and value.type != LABEL_TYPE:
+            raise ModelFolderError(
+                f"{manifest.folder / name}: expected input {LABEL_INPUT} of type {LABEL_TYPE}, got {value.type}"
+            )

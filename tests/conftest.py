@@ -61,3 +61,18 @@ def ae_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rt-ae")
     run = make_run(root / "run", arch="mlp", kind="ae", hidden=(16,), latent_dim=3)
     return export(run, root / "model")
+
+
+@pytest.fixture(scope="session")
+def cvae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small conditional conv VAE on digits (labels 0-9), trained on the IWAE bound."""
+    root = tmp_path_factory.mktemp("cvae")
+    return make_run(
+        root / "run", arch="conv", hidden=(8, 16), latent_dim=4, epochs=3, conditional=True, objective="iwae", samples=2
+    )
+
+
+@pytest.fixture(scope="session")
+def cvae_model(cvae_run: Path) -> Path:
+    """cvae_run exported with every variant."""
+    return export(cvae_run, cvae_run.parent / "model", fp16=True, int8=True, require_variants=True)

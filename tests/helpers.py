@@ -25,6 +25,7 @@ def make_run(
     epochs: int = 1,
     data_dir: Path | None = None,
     likelihood: str = "bernoulli",
+    **settings: Any,
 ) -> Path:
     n_train = len(load_dataset(dataset, data_dir=data_dir, seed=0).train)
     cfg = TrainConfig(
@@ -39,6 +40,7 @@ def make_run(
         hidden=hidden,
         latent_dim=latent_dim,
         likelihood=likelihood,
+        **settings,
     )
     return fit(cfg, run_dir, quiet=True).path
 

@@ -67,6 +67,11 @@ class TrainConfig:
     kind: str = setting(
         "vae", "vae, or ae: the plain autoencoder baseline (no KL, deterministic code).", choices=KINDS, flag="model"
     )
+    conditional: bool = setting(
+        False,
+        "Condition encoder and decoder on the class label (a conditional VAE, Sohn et al. 2015); the "
+        "labels come from the data set.",
+    )
     arch: str = setting("mlp", "Encoder/decoder architecture.", choices=ARCHS)
     latent_dim: int = setting(20, "D, the size of z.", minimum=1)
     hidden: tuple[int, ...] | None = setting(
@@ -122,8 +127,14 @@ class TrainConfig:
         record["hidden"] = list(self.hidden or ())
         return record
 
-    def model_config(self, image_shape: tuple[int, int, int]) -> ModelConfig:
-        """What the network needs, for images of `image_shape` (C, H, W)."""
+    def model_config(self, image_shape: tuple[int, int, int], classes: tuple[str, ...] | None = None) -> ModelConfig:
+        """What the network needs, for images of `image_shape` (C, H, W) and, for a conditional
+        model, the data set's class names."""
+        if self.conditional and not classes:
+            raise InputError(
+                f"--conditional needs labels, got a data set without them ({self.dataset}; folder: data needs "
+                "one subfolder per class, npy:X.npy a X.labels.npy beside it)"
+            )
         return ModelConfig(
             image_shape=image_shape,
             latent_dim=self.latent_dim,
@@ -133,6 +144,7 @@ class TrainConfig:
             likelihood=self.likelihood,
             activation=self.activation,
             depth=self.depth,
+            classes=tuple(classes) if self.conditional and classes else (),
         )
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -230,12 +242,22 @@ class ModelConfig:
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" | "gaussian" (learned global scale)
     activation: str = "relu"  # ReLU/LeakyReLU fuse with Conv/Gemm in ONNX Runtime; SiLU does not
     depth: int = 1  # conv: 3x3 convs per stage (1 = just the strided / upsampling one)
+    classes: tuple[str, ...] = ()  # conditional model: class names by label index; () = unconditional
 
     def __post_init__(self) -> None:
         self.image_shape = tuple(int(v) for v in self.image_shape)  # type: ignore[assignment]
         self.hidden = tuple(int(v) for v in self.hidden)
+        self.classes = tuple(str(v) for v in self.classes)
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise InputError(f"expected image_shape (C, H, W) of positive sizes, got {self.image_shape}")
+
+    @property
+    def conditional(self) -> bool:
+        return bool(self.classes)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

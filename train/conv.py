@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaeport.train.config import ModelConfig
-from vaeport.train.layers import GaussianHead, activation
+from vaeport.train.layers import ClassBias, GaussianHead, activation, with_label
 
 MAX_BOTTOM_SIDE = 7
 
@@ -42,7 +42,8 @@ def extra_convs(channels: int, config: ModelConfig) -> list[nn.Module]:
 
 
 class ConvEncoder(nn.Module):
-    """x (N, C, H, W) -> (z_mean (N, D), z_log_var (N, D)); the AE variant returns (z,)."""
+    """x (N, C, H, W) [, y (N,)] -> (z_mean (N, D), z_log_var (N, D)); the AE variant returns (z,).
+    A conditional model adds its label's vector to every position of the first conv's output."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -57,14 +58,16 @@ class ConvEncoder(nn.Module):
         self.body = nn.Sequential(*layers)
         bottom = channels[-1] * sizes[-1][0] * sizes[-1][1]
         self.head = GaussianHead(bottom, config.latent_dim, variational=config.kind == "vae")
+        self.label = ClassBias(config.num_classes, channels[0]) if config.conditional else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        h = self.body(x)  # (N, C_last * h_last * w_last)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        h = with_label(self.body, self.label, x, y, after=0)  # (N, C_last * h_last * w_last)
         return self.head(h)
 
 
 class ConvDecoder(nn.Module):
-    """z (N, D) -> logits (N, C, H, W), mirroring the encoder's stages.
+    """z (N, D) [, y (N,)] -> logits (N, C, H, W), mirroring the encoder's stages. A conditional
+    model adds its label's vector to the projection of z.
 
     Inner stages: nearest upsample to the encoder's size + 3x3 conv + activation. The last stage is
     sub-pixel (Shi et al. 2016): a 3x3 conv to 4*C channels at the previous size, then
@@ -90,9 +93,11 @@ class ConvDecoder(nn.Module):
         self.stage_convs = nn.ModuleList(nn.Sequential(*extra_convs(c_out, config)) for c_out in channels[-2::-1])
         self.to_pixels = nn.Conv2d(channels[0], 4 * c, 3, padding=1)
         self.act = activation(config.activation)
+        self.label = ClassBias(config.num_classes, self.project[0].out_features) if config.conditional else None
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.bottom_convs(self.project(z).reshape(-1, *self.bottom))  # (N, C_last, h_last, w_last)
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        projected = with_label(self.project, self.label, z, y, after=0)
+        h = self.bottom_convs(projected.reshape(-1, *self.bottom))  # (N, C_last, h_last, w_last)
         for conv, extra, size in zip(self.convs, self.stage_convs, self.sizes[-2:0:-1], strict=True):
             h = extra(self.act(conv(F.interpolate(h, size=size, mode="nearest"))))
         h = F.pixel_shuffle(self.to_pixels(h), 2)  # (N, C, 2*h1, 2*w1)

@@ -15,9 +15,29 @@ import numpy as np
 from vaeport.runtime.errors import InputError
 from vaeport.runtime.idx import read_idx
 from vaeport.runtime.image_files import image_files, read_image
+from vaeport.runtime.inputs import describe
 from vaeport.train.fetch import IDX_DATASETS, locate_idx_files
 
 BUILTIN = ("digits", "fashion-mnist", "mnist")
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+CLASS_NAMES = {
+    "digits": DIGIT_NAMES,
+    "mnist": DIGIT_NAMES,
+    "fashion-mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
+}
+LABELS_SUFFIX = ".labels.npy"  # npy:images.npy reads its labels from images.labels.npy when present
+CLASSES_SUFFIX = ".classes.txt"  # ... and its class names, one per line, from images.classes.txt
 TEST_FRACTION = 0.1
 HOLDOUT_STREAM = 5  # the hold-out's permutation draws from its own seeded stream
 
@@ -35,6 +55,8 @@ class ImageData:
     source: str  # where the data came from
     skipped: list[str] = field(default_factory=list)  # folder: unreadable files left out (--skip-bad-images)
     holdout: np.ndarray | None = None  # (K, C, H, W) training images kept out of training (--holdout)
+    holdout_labels: np.ndarray | None = None  # (K,) their labels
+    classes: tuple[str, ...] | None = None  # class names by label index; None without labels
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -79,7 +101,8 @@ def load_digits(seed: int) -> ImageData:
     images = (bunch.images.astype(np.float32) / np.float32(16.0))[:, None]  # (1797, 1, 8, 8)
     labels = bunch.target.astype(np.int64)
     train, test, ytr, yte = seeded_split(images, labels, seed)
-    return ImageData("digits", train, test, ytr, yte, f"seeded 90/10 (seed {seed})", "scikit-learn")
+    split = f"seeded 90/10 (seed {seed})"
+    return ImageData("digits", train, test, ytr, yte, split, "scikit-learn", classes=CLASS_NAMES["digits"])
 
 
 def load_idx_dataset(name: str, data_dir: Path | None) -> ImageData:
@@ -93,14 +116,19 @@ def load_idx_dataset(name: str, data_dir: Path | None) -> ImageData:
                 f"got {list(images.shape)} and {list(labels.shape)}"
             )
     folder = paths["train_images"].parent
+    labels = {split: arrays[f"{split}_labels"].astype(np.int64) for split in ("train", "test")}
+    classes = CLASS_NAMES[name]
+    for split, values in labels.items():
+        check_labels(values, len(classes), str(paths[f"{split}_labels"]))
     return ImageData(
         name,
         to_unit_float(arrays["train_images"], name)[:, None],
         to_unit_float(arrays["test_images"], name)[:, None],
-        arrays["train_labels"].astype(np.int64),
-        arrays["test_labels"].astype(np.int64),
+        labels["train"],
+        labels["test"],
         "official",
         str(folder),
+        classes=classes,
     )
 
 
@@ -149,31 +177,76 @@ def load_folder(path: Path, image_size: int | None, seed: int, skip_bad: bool = 
             pixels = resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)
         arrays.append(pixels)
     stacked = to_unit_float(np.stack(arrays), f"folder:{path}")
-    labels = None
+    labels, classes = None, None
     parts = [f.relative_to(path).parts for f in kept]
     if all(len(p) > 1 for p in parts):
-        classes = sorted({p[0] for p in parts})
-        labels = np.array([classes.index(p[0]) for p in parts], dtype=np.int64)
+        classes = tuple(sorted({p[0] for p in parts}))
+        index = {name: i for i, name in enumerate(classes)}
+        labels = np.array([index[p[0]] for p in parts], dtype=np.int64)
     train, test, ytr, yte = seeded_split(stacked, labels, seed)
     split = f"seeded 90/10 (seed {seed})"
-    return ImageData(f"folder:{path}", train, test, ytr, yte, split, str(path), skipped)
+    return ImageData(f"folder:{path}", train, test, ytr, yte, split, str(path), skipped, classes=classes)
+
+
+def check_labels(labels: np.ndarray, classes: int, name: str) -> None:
+    """Integer labels in 0..classes-1, one per image."""
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise InputError(f"{name}: expected labels as a 1-D integer array, got {describe(labels)}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= classes):
+        raise InputError(
+            f"{name}: expected labels in 0..{classes - 1} ({classes} classes), "
+            f"got values in {int(labels.min())}..{int(labels.max())}"
+        )
+
+
+def sidecar(path: Path, suffix: str) -> Path:
+    """images.npy -> images<suffix> in the same folder."""
+    return path.with_name(path.name[: -len(".npy")] + suffix if path.name.endswith(".npy") else path.name + suffix)
+
+
+def read_npy(path: Path, what: str, name: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InputError(f"{name}: expected {what}, got an unreadable file ({exc})") from exc
+
+
+def npy_labels(path: Path, n: int) -> tuple[np.ndarray | None, tuple[str, ...] | None]:
+    """The labels of npy:path from its sidecar files, if it has them: `X.labels.npy` (N integers
+    0..K-1) and optionally `X.classes.txt` (K class names, one per line; default "0".."K-1")."""
+    labels_path, classes_path = sidecar(path, LABELS_SUFFIX), sidecar(path, CLASSES_SUFFIX)
+    if not labels_path.is_file():
+        if classes_path.is_file():
+            raise InputError(f"{classes_path}: expected {labels_path.name} beside it, got no such file")
+        return None, None
+    labels = read_npy(labels_path, "an .npy array of integer labels", str(labels_path))
+    if labels.ndim != 1 or len(labels) != n:
+        raise InputError(f"{labels_path}: expected {n} labels (one per image, shape [{n}]), got {describe(labels)}")
+    if classes_path.is_file():
+        names = tuple(line.strip() for line in classes_path.read_text().splitlines() if line.strip())
+        if len(set(names)) != len(names) or not names:
+            raise InputError(f"{classes_path}: expected distinct class names, one per line, got {list(names)}")
+    else:
+        names = tuple(str(i) for i in range(int(labels.max()) + 1 if len(labels) else 0))
+    check_labels(labels, len(names), str(labels_path))
+    return labels.astype(np.int64), names
 
 
 def load_npy(path: Path, seed: int) -> ImageData:
-    """An `.npy` array [N,H,W] or [N,C,H,W], uint8 or float in [0, 1]."""
+    """An `.npy` array [N,H,W] or [N,C,H,W], uint8 or float in [0, 1]; labels from the sidecar
+    files `npy_labels` reads, when present."""
     if not path.is_file():
         raise InputError(f"npy:{path}: expected an .npy file, got no such file")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"npy:{path}: expected an .npy array, got an unreadable file ({exc})") from exc
+    array = read_npy(path, "an .npy array", f"npy:{path}")
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4:
         raise InputError(f"npy:{path}: expected shape [N,H,W] or [N,C,H,W], got {list(array.shape)}")
     images = to_unit_float(array, f"npy:{path}")
-    train, test, _, _ = seeded_split(images, None, seed)
-    return ImageData(f"npy:{path}", train, test, None, None, f"seeded 90/10 (seed {seed})", str(path))
+    labels, classes = npy_labels(path, len(images))
+    train, test, ytr, yte = seeded_split(images, labels, seed)
+    split = f"seeded 90/10 (seed {seed})"
+    return ImageData(f"npy:{path}", train, test, ytr, yte, split, str(path), classes=classes)
 
 
 def hold_out(data: ImageData, n: int, seed: int) -> ImageData:
@@ -184,8 +257,14 @@ def hold_out(data: ImageData, n: int, seed: int) -> ImageData:
         raise InputError(f"expected --holdout below the {len(data.train)} training images of {data.name}, got {n}")
     order = np.random.default_rng([seed, HOLDOUT_STREAM]).permutation(len(data.train))
     keep, held = np.sort(order[n:]), np.sort(order[:n])
-    labels = None if data.train_labels is None else data.train_labels[keep]
-    return replace(data, train=data.train[keep], train_labels=labels, holdout=data.train[held])
+    labels = data.train_labels
+    return replace(
+        data,
+        train=data.train[keep],
+        train_labels=None if labels is None else labels[keep],
+        holdout=data.train[held],
+        holdout_labels=None if labels is None else labels[held],
+    )
 
 
 def load_run_data(config: Any, data_dir: str | Path | None = None) -> ImageData:

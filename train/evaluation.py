@@ -57,7 +57,8 @@ def evaluate(
 
     `target` is a run folder (torch; `checkpoint` "best" or "last") or a model folder (ONNX
     Runtime; `device`, `variant`). Both share one estimator and per-image seeded noise, so a run
-    folder and its export agree to float precision. `dataset` overrides the recorded data set."""
+    folder and its export agree to float precision. `dataset` overrides the recorded data set.
+    A conditional model is evaluated with each test image's label: the bound is on -log p(x|y)."""
     from vaeport.runtime.evaluate import evaluate as estimate
 
     path = Path(target.path if isinstance(target, Run) else target)
@@ -70,7 +71,8 @@ def evaluate(
     else:
         backend, data, details = torch_side(path, data_dir, dataset, checkpoint)
     result = {**details, "dataset": portable_dataset(data.name), "seed": seed}
-    result.update(estimate(backend, data.test, k=k, seed=seed))
+    labels = data.test_labels if details.pop("conditional") else None
+    result.update(estimate(backend, data.test, k=k, seed=seed, labels=labels))
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -89,7 +91,12 @@ def onnx_side(path: Path, data_dir: Any, dataset: str | None, device: str, varia
         info.get("seed", 0),
     )
     backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
-    return backend, data, {"backend": "onnx", "variant": vae.variant, "device": vae.device}
+    check_test_labels(data, vae.classes)
+    return (
+        backend,
+        data,
+        {"backend": "onnx", "variant": vae.variant, "device": vae.device, "conditional": vae.conditional},
+    )
 
 
 def torch_side(path: Path, data_dir: Any, dataset: str | None, checkpoint: str) -> tuple[Any, ImageData, dict]:
@@ -99,7 +106,23 @@ def torch_side(path: Path, data_dir: Any, dataset: str | None, checkpoint: str) 
 
     model, cfg, record = load_run(path, checkpoint)
     data = load_test_data(dataset or cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.seed)
-    return torch_backend(model), data, {"backend": "torch", "checkpoint": record["checkpoint"]}
+    check_test_labels(data, model.config.classes or None)
+    details = {"backend": "torch", "checkpoint": record["checkpoint"], "conditional": model.conditional}
+    return torch_backend(model), data, details
+
+
+def check_test_labels(data: ImageData, classes: tuple[str, ...] | None) -> None:
+    """A conditional model needs the test images' labels, from a data set with its classes."""
+    if classes is None:
+        return
+    if data.test_labels is None:
+        raise InputError(
+            f"{data.name}: a conditional model is evaluated on labelled images, got a data set without labels"
+        )
+    if data.classes is not None and tuple(data.classes) != tuple(classes):
+        raise InputError(
+            f"{data.name}: expected the model's classes {list(classes)}, got a data set with {list(data.classes)}"
+        )
 
 
 def default_eval_path(target: Run | str | Path) -> Path:

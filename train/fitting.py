@@ -40,6 +40,7 @@ def load_data(cfg: TrainConfig) -> ImageData:
         raise InputError(
             f"expected --batch-size at most the {len(data.train)} training images of {data.name}, got {cfg.batch_size}"
         )
+    cfg.model_config(data.image_shape, data.classes)  # --conditional without labels is refused here
     return data
 
 

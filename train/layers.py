@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vaeport.runtime.errors import InputError
+
 # Keeps exp(0.5 * log_var) in [3.4e-4, 55]: wide enough for any posterior a VAE on images learns,
 # narrow enough that exp() and the KL never overflow in float16 variants or early training.
 LOG_VAR_MIN, LOG_VAR_MAX = -16.0, 8.0
@@ -36,3 +38,32 @@ class GaussianHead(nn.Module):
             return (out,)
         mean, log_var = out.chunk(2, dim=1)
         return mean, clamp_log_var(log_var)
+
+
+class ClassBias(nn.Module):
+    """A learned vector per class added to a layer's output (N, width) or (N, width, H, W).
+
+    The same as concatenating a one-hot label to that layer's input (the one-hot selects one
+    column of the weights), without the zeros: in ONNX it is one Gather on int64 labels. Starts at
+    zero, so a conditional model starts as its unconditional twin and learns what the label adds.
+    """
+
+    def __init__(self, classes: int, width: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(classes, width))
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        bias = self.weight[y]  # (N, width)
+        return h + bias.reshape(*bias.shape, *([1] * (h.dim() - 2)))
+
+
+def with_label(
+    body: nn.Sequential, label: ClassBias | None, h: torch.Tensor, y: torch.Tensor | None, after: int
+) -> torch.Tensor:
+    """body(h), with the label's bias added to the output of layer `after` (the first Linear or
+    Conv) when the model is conditional."""
+    if label is None:
+        return body(h)
+    if y is None:
+        raise InputError("expected labels y for a conditional model, got None")
+    return body[after + 1 :](label(body[: after + 1](h), y))

@@ -66,6 +66,7 @@ def write_config(out: Path, cfg: TrainConfig, data: ImageData) -> None:
             "source": data.source,
             "skipped_images": data.skipped,
             "holdout_images": 0 if data.holdout is None else len(data.holdout),
+            "classes": None if data.classes is None else list(data.classes),
         },
         "versions": package_versions("vaeport", "torch", "numpy"),
     }

@@ -75,7 +75,13 @@ def kl_weight(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float
 
 
 def importance_weighted_terms(
-    model: Callable[..., Any], vae: VAE, x: torch.Tensor, eps: torch.Tensor, weight: float, dreg: bool
+    model: Callable[..., Any],
+    vae: VAE,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    eps: torch.Tensor,
+    weight: float,
+    dreg: bool,
 ) -> LossTerms:
     """The IWAE loss for k samples z = mean + sigma * eps (eps: (k, b, D)). `model` is what is
     called (the VAE, or its DDP wrapper), `vae` the VAE itself.
@@ -84,7 +90,7 @@ def importance_weighted_terms(
     and where it enters log p(z) - log q(z|x); the loss's value is unchanged."""
     scale: list[torch.Tensor] = []  # filled once the loss (so the weights) is known, before backward
     hook = (lambda grad: grad * scale[0].unsqueeze(-1)) if dreg else None
-    logits, mean, log_var = model(x, eps=eps, z_hook=hook)  # logits of all k samples: (k*b, C, H, W)
+    logits, mean, log_var = model(x, y, eps=eps, z_hook=hook)  # logits of all k samples: (k*b, C, H, W)
     z = reparameterize(mean, log_var, eps)  # (k, b, D), the same z the decoder saw
     if hook is not None:
         z.register_hook(hook)
@@ -129,7 +135,7 @@ class Trainer:
         if threads:
             torch.set_num_threads(threads)
         torch.manual_seed(cfg.seed)  # weight initialisation (the same on every rank)
-        self.model_config = cfg.model_config(data.image_shape)
+        self.model_config = cfg.model_config(data.image_shape, data.classes)
         self.model = VAE(self.model_config).to(self.device)
         self.train_model: torch.nn.Module = self.model
         if self.dist.enabled:
@@ -140,6 +146,12 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, cfg.lr)
         self.train_x = torch.from_numpy(data.train).to(self.device)  # (N, C, H, W)
         self.test_x = torch.from_numpy(data.test).to(self.device)
+        # (N,) int64 labels of a conditional model; None for an unconditional one
+        self.train_y, self.test_y = (
+            (torch.from_numpy(data.train_labels).to(self.device), torch.from_numpy(data.test_labels).to(self.device))
+            if self.model.conditional
+            else (None, None)
+        )
         self.data_rng = torch.Generator().manual_seed(cfg.seed + 1)  # epoch permutations
         self.noise_rng = torch.Generator(self.device).manual_seed(cfg.seed + 2)  # eps
         self.epoch_start_rng = self.data_rng.get_state()
@@ -226,8 +238,9 @@ class Trainer:
             idx = perm[p.step * cfg.batch_size : (p.step + 1) * cfg.batch_size]
             part = self.dist.part(len(idx))
             x = self.train_x.index_select(0, idx[part])  # (b, C, H, W): this rank's part
+            y = None if self.train_y is None else self.train_y.index_select(0, idx[part])
             weight = kl_weight(cfg, global_step, self.steps_per_epoch)
-            terms = self.loss_terms(x, len(idx), part, weight)
+            terms = self.loss_terms(x, y, len(idx), part, weight)
             # DDP averages gradients over ranks: scale each rank's batch mean by its share of the
             # global batch so the update equals that of the global batch mean.
             scaled = terms.loss * (len(x) * self.dist.world / len(idx))
@@ -264,10 +277,10 @@ class Trainer:
                 return True
         return False
 
-    def loss_terms(self, x: torch.Tensor, batch: int, part: slice, weight: float) -> LossTerms:
+    def loss_terms(self, x: torch.Tensor, y: torch.Tensor | None, batch: int, part: slice, weight: float) -> LossTerms:
         """Loss of this rank's images. The noise of the whole global batch is drawn on every rank
         and sliced, so any number of ranks sees exactly the eps of a single-process run."""
-        terms = self.rank_loss_terms(x, batch, part, weight)
+        terms = self.rank_loss_terms(x, y, batch, part, weight)
         if len(x) == 0:
             # A global batch smaller than the number of ranks (an epoch's last batch) leaves this
             # rank no images: its mean loss is 0/0. It contributes nothing, but its backward must
@@ -276,24 +289,26 @@ class Trainer:
             return LossTerms(zero, zero.detach(), zero.detach())
         return terms
 
-    def rank_loss_terms(self, x: torch.Tensor, batch: int, part: slice, weight: float) -> LossTerms:
+    def rank_loss_terms(
+        self, x: torch.Tensor, y: torch.Tensor | None, batch: int, part: slice, weight: float
+    ) -> LossTerms:
         model, cfg = self.train_model, self.cfg
         if not self.model.variational:
-            logits, mean, log_var = model(x)
+            logits, mean, log_var = model(x, y)
             return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale())
         latent = cfg.latent_dim
         if cfg.objective in ("iwae", "iwae-dreg"):
             eps = torch.randn((cfg.samples, batch, latent), generator=self.noise_rng, device=self.device)[:, part]
-            return importance_weighted_terms(model, self.model, x, eps, weight, dreg=cfg.objective == "iwae-dreg")
+            return importance_weighted_terms(model, self.model, x, y, eps, weight, dreg=cfg.objective == "iwae-dreg")
         eps = torch.randn((batch, latent), generator=self.noise_rng, device=self.device)[part]
-        logits, mean, log_var = model(x, eps=eps)
+        logits, mean, log_var = model(x, y, eps=eps)
         return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale())
 
     def end_epoch(self) -> None:
         cfg, p = self.cfg, self.progress
         eval_started = time.perf_counter()
         eval_rng = torch.Generator(self.device).manual_seed(cfg.seed + EVAL_SEED_OFFSET)
-        test = neg_elbo(self.model, self.test_x, cfg.eval_batch_size, eval_rng)
+        test = neg_elbo(self.model, self.test_x, self.test_y, cfg.eval_batch_size, eval_rng)
         row = {
             "epoch": p.epoch + 1,
             "train_loss": p.loss_sum / p.seen,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from vaeport.runtime.errors import InputError
 from vaeport.train.config import ModelConfig
 from vaeport.train.conv import ConvDecoder, ConvEncoder
 from vaeport.train.mlp import MLPDecoder, MLPEncoder
@@ -49,14 +50,26 @@ class VAE(nn.Module):
     def variational(self) -> bool:
         return self.config.kind == "vae"
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(mean, log_var) of q(z|x); log_var is None for the plain autoencoder."""
-        out = self.encoder(x)
+    @property
+    def conditional(self) -> bool:
+        return self.config.conditional
+
+    def labels(self, y: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+        """The extra graph input: (y,) for a conditional model, () otherwise; refuses a mismatch."""
+        if self.conditional != (y is not None):
+            want = "labels y (a conditional model)" if self.conditional else "no labels (an unconditional model)"
+            raise InputError(f"expected {want}, got {'none' if y is None else 'labels'}")
+        return () if y is None else (y,)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean, log_var) of q(z|x[,y]); log_var is None for the plain autoencoder."""
+        out = self.encoder(x, *self.labels(y))
         return (out[0], out[1]) if self.variational else (out[0], None)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder logits (N, C, H, W); sigmoid(logits) is the image (Bernoulli p or Gaussian mean)."""
-        return self.decoder(z)
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder logits (N, C, H, W) of p(x|z[,y]); sigmoid(logits) is the image (Bernoulli p or
+        Gaussian mean)."""
+        return self.decoder(z, *self.labels(y))
 
     def scale(self) -> torch.Tensor | None:
         """Gaussian likelihood: the standard deviation sigma; None for Bernoulli."""
@@ -67,17 +80,19 @@ class VAE(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
+        y: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
         eps: torch.Tensor | None = None,
         z_hook: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(logits, mean, log_var) for posterior samples z = mean + sigma * eps.
 
-        eps (N, D) gives one sample per image, (k, N, D) gives k (logits then (k*N, C, H, W));
+        y (N,) are the labels of a conditional model. eps (N, D) gives one sample per image,
+        (k, N, D) gives k (logits then (k*N, C, H, W));
         when eps is None one sample is drawn from `generator`. `z_hook` is registered as a
         gradient hook on z (DReG reweights the gradient that reaches each sample).
         """
-        mean, log_var = self.encode(x)
+        mean, log_var = self.encode(x, y)
         if log_var is None:
             z = mean
         else:
@@ -86,15 +101,17 @@ class VAE(nn.Module):
             z = reparameterize(mean, log_var, eps)
             if z_hook is not None and z.requires_grad:
                 z.register_hook(z_hook)
-        return self.decode(z.reshape(-1, z.shape[-1])), mean, log_var
+        if y is not None and z.dim() == 3:
+            y = y.repeat(z.shape[0])  # sample j of image i is row j * N + i
+        return self.decode(z.reshape(-1, z.shape[-1]), y), mean, log_var
 
 
 class DecoderImage(nn.Module):
-    """What decoder.onnx computes: z -> sigmoid(logits), the image in [0, 1]."""
+    """What decoder.onnx computes: z [, y] -> sigmoid(logits), the image in [0, 1]."""
 
     def __init__(self, decoder: nn.Module) -> None:
         super().__init__()
         self.decoder = decoder
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.decoder(z))
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.decoder(z) if y is None else self.decoder(z, y))

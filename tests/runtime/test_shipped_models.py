@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from vaeport.runtime import VAE
+from vaeport.runtime.errors import InputError
 from vaeport.runtime.manifest import verify_folder
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -21,7 +22,25 @@ def test_shipped_model_loads_and_samples(folder):
     assert sum(p.stat().st_size for p in folder.iterdir()) < 8 * 2**20  # a few MB
     for variant in manifest.variants:
         vae = VAE.load(folder, device="cpu", variant=variant)
-        images = vae.sample(8, seed=0)
+        images = vae.sample(8, seed=0, label=0 if vae.conditional else None)
         assert images.shape == (8, *vae.image_shape) and np.isfinite(images).all()
     report = json.loads((folder / "vae.json").read_text())["parity"]
     assert all(section["passed"] for section in report.values())
+
+
+V1_FOLDERS = ("fashion-mnist", "fashion-mnist-ae", "fashion-mnist-2d")
+
+
+@pytest.mark.parametrize("name", V1_FOLDERS)
+def test_version_1_folders_keep_loading(name):
+    """The folders shipped before format_version 2 stay as they were written and load as
+    unconditional models: no label is taken, and one is refused."""
+    folder = MODELS / name
+    manifest = json.loads((folder / "vae.json").read_text())
+    assert manifest["format_version"] == 1 and "classes" not in manifest
+    vae = VAE.load(folder, device="cpu")
+    assert vae.classes is None and not vae.conditional
+    images = vae.sample(4, seed=0)
+    assert images.shape == (4, 1, 28, 28) and np.isfinite(images).all()
+    with pytest.raises(InputError, match="this model is unconditional"):
+        vae.sample(4, seed=0, label=1)

@@ -26,7 +26,8 @@ def images():
 
 def test_properties(vae):
     assert vae.latent_dim == 4 and vae.image_shape == (1, 8, 8)
-    assert vae.manifest.format_version == 1 and vae.device == "cpu" and vae.variational
+    assert vae.manifest.format_version == 2 and vae.device == "cpu" and vae.variational
+    assert vae.classes is None and not vae.conditional
 
 
 def test_sample_is_seeded(vae):
@@ -181,7 +182,7 @@ def test_missing_extra_tampered_and_unknown_version(digits_model, tmp_path):
         VAE.load(tampered, device="cpu")  # even a variant not being loaded is checked
     version = copy_folder(digits_model, tmp_path / "version")
     edit_manifest(version, lambda m: m.update(format_version=99))
-    with pytest.raises(ModelFolderError, match="expected format_version to be the integer 1, got 99"):
+    with pytest.raises(ModelFolderError, match="expected format_version to be the integer 1 or 2, got 99"):
         VAE.load(version, device="cpu")
     with pytest.raises(ModelFolderError, match="expected a model folder"):
         VAE.load(tmp_path / "nowhere")
@@ -234,7 +235,7 @@ def test_cuda_matches_cpu(digits_model):
 def test_format_version_must_be_the_integer(digits_model, tmp_path, version):
     folder = copy_folder(digits_model, tmp_path / "v")
     edit_manifest(folder, lambda m: m.update(format_version=version))
-    with pytest.raises(ModelFolderError, match=f"expected format_version to be the integer 1, got {version!r}"):
+    with pytest.raises(ModelFolderError, match=f"expected format_version to be the integer 1 or 2, got {version!r}"):
         VAE.load(folder, device="cpu")
 
 

@@ -23,7 +23,7 @@ def small_vae_and_batch() -> tuple[VAE, torch.Tensor, torch.Tensor]:
 def step(model: VAE, x: torch.Tensor, eps: torch.Tensor, weight: float, dreg: bool) -> tuple:
     """(loss, encoder gradients, decoder gradients) of one trainer step."""
     enc, dec = list(model.encoder.parameters()), list(model.decoder.parameters())
-    terms = importance_weighted_terms(model, model, x, eps, weight, dreg=dreg)
+    terms = importance_weighted_terms(model, model, x, None, eps, weight, dreg=dreg)
     grads = torch.autograd.grad(terms.loss, enc + dec)
     return terms.loss, grads[: len(enc)], grads[len(enc) :]
 

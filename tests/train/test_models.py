@@ -19,7 +19,7 @@ def test_shapes(shape, arch, kind):
     model = VAE(ModelConfig(shape, latent_dim=5, arch=arch, hidden=hidden, kind=kind, depth=2 if kind == "ae" else 1))
     x = torch.rand(3, *shape)
     with torch.no_grad():
-        logits, mean, log_var = model(x, torch.Generator().manual_seed(0))
+        logits, mean, log_var = model(x, generator=torch.Generator().manual_seed(0))
         image = DecoderImage(model.decoder)(mean)
     assert logits.shape == (3, *shape)
     assert mean.shape == (3, 5)

@@ -1,0 +1,66 @@
+"""Check and normalize the class labels a conditional model takes: names, indices or arrays of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from vaeport.runtime.errors import InputError
+
+
+def describe_classes(classes: tuple[str, ...]) -> str:
+    """'0 T-shirt/top, 1 Trouser, ...' (every class, with its index)."""
+    return ", ".join(f"{i} {name!r}" for i, name in enumerate(classes))
+
+
+def class_index(value: Any, classes: tuple[str, ...], name: str) -> int:
+    """One class given by its name or its index -> the index."""
+    if isinstance(value, (str, np.str_)):
+        try:
+            return classes.index(str(value))
+        except ValueError:
+            raise InputError(
+                f"expected {name} to be a class of this model ({describe_classes(classes)}), got {str(value)!r}"
+            ) from None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"expected {name} to be a class name or index ({describe_classes(classes)}), got {value!r}")
+    if not 0 <= int(value) < len(classes):
+        raise InputError(
+            f"expected {name} to be a class index 0..{len(classes) - 1} ({describe_classes(classes)}), got {int(value)}"
+        )
+    return int(value)
+
+
+def as_labels(label: Any, n: int, classes: tuple[str, ...] | None, name: str = "label") -> np.ndarray | None:
+    """`label` for n images -> int64 [n] class indices (None for an unconditional model).
+
+    A conditional model takes one class (name or index) for all n images, or one per image (a
+    list or array of n names or indices); an unconditional one takes none. Anything else is an
+    InputError that names the model's classes."""
+    if classes is None:
+        if label is not None:
+            raise InputError(f"expected no {name}: this model is unconditional (it has no classes), got {label!r}")
+        return None
+    if label is None:
+        raise InputError(
+            f"expected a {name}: this model is conditional, pass one of its classes ({describe_classes(classes)}) "
+            "as a name, an index or an array of them"
+        )
+    if isinstance(label, np.ndarray) and label.dtype.kind in "iu" and label.ndim == 1:
+        if len(label) != n:
+            raise InputError(f"expected {name} to hold {n} labels (one per image), got {len(label)}")
+        if len(label) and (label.min() < 0 or label.max() >= len(classes)):
+            bad = label[(label < 0) | (label >= len(classes))][0]
+            raise InputError(
+                f"expected {name} to be class indices 0..{len(classes) - 1} ({describe_classes(classes)}), got {bad}"
+            )
+        return label.astype(np.int64)
+    if isinstance(label, (list, tuple, np.ndarray)):
+        values = list(np.asarray(label, dtype=object).reshape(-1)) if isinstance(label, np.ndarray) else list(label)
+        if isinstance(label, np.ndarray) and label.ndim != 1:
+            raise InputError(f"expected {name} to be one label or a 1-D list of {n}, got shape {list(label.shape)}")
+        if len(values) != n:
+            raise InputError(f"expected {name} to hold {n} labels (one per image), got {len(values)}")
+        return np.array([class_index(v, classes, name) for v in values], dtype=np.int64)
+    return np.full(n, class_index(label, classes, name), dtype=np.int64)
