@@ -11,13 +11,14 @@ import torch
 
 from vaeport.runtime import VAE
 from vaeport.runtime.errors import InputError, ModelFolderError
-from ..runtime.folders import copy_folder
 from vaeport.train import TrainConfig, evaluate, fit
 from vaeport.train.config import ModelConfig
 from vaeport.train.datasets import load_dataset
 from vaeport.train.load import load_run
 from vaeport.train.vae import VAE as TorchVAE
 from vaeport.train.vae import DecoderImage
+
+from ..runtime.folders import copy_folder
 
 DIGITS = tuple(str(d) for d in range(10))
 
