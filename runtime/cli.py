@@ -15,10 +15,12 @@ from vaeport.runtime.cli_support import OneLineErrors
 @click.command(
     cls=OneLineErrors,
     epilog="Examples:\n\n  vae-generate models/fashion-mnist -n 64 --format grid --out out/samples\n\n"
-    "  vae-generate models/fashion-mnist -n 1000000 --out out/big --shard 0/4   # machine 1 of 4",
+    "  vae-generate models/fashion-mnist -n 1000000 --out out/big --shard 0/4   # machine 1 of 4\n\n"
+    "  vae-generate models/fashion-mnist-cvae -n 1000 --label Sneaker --out out/sneakers\n\n"
+    "  vae-generate models/fashion-mnist-cvae --per-class 6000 --out out/synthetic   # 60,000 images + labels",
 )
 @click.argument("model_dir", type=click.Path(path_type=Path))
-@click.option("-n", "count", type=int, required=True, help="Number of images (all shards together).")
+@click.option("-n", "count", type=int, default=None, help="Number of images (all shards together).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write into.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
@@ -39,13 +41,20 @@ from vaeport.runtime.cli_support import OneLineErrors
     help=".npy only: uint8 stores round(255 * p), a quarter of float32's bytes.",
 )
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="Scale of z ~ N(0, I).")
+@click.option("--label", default=None, help="Conditional models: the class to draw, by name or index.")
+@click.option(
+    "--per-class",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Conditional models: this many images of every class (image i has class i mod K; instead of -n).",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--variant", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime intra-op threads.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def main(
     model_dir: Path,
-    count: int,
+    count: int | None,
     out: Path,
     seed: int,
     batch_size: int,
@@ -54,17 +63,28 @@ def main(
     chunk_size: int,
     dtype: str,
     temperature: float,
+    label: str | None,
+    per_class: int | None,
     device: str,
     variant: str,
     threads: int | None,
     quiet: bool,
 ) -> None:
-    """Generate images from a model folder with seeded z ~ N(0, I), streaming to disk."""
+    """Generate images from a model folder with seeded z ~ N(0, I), streaming to disk. A
+    conditional model's labels are written beside the images (labels-*.npy)."""
     from vaeport.runtime.generate import GenerateSpec, chunks_of_shard, generate, parse_shard
+    from vaeport.runtime.labels import resolve_label_option
     from vaeport.runtime.vae import VAE
 
+    if (count is None) == (per_class is None):
+        raise click.UsageError(
+            "expected -n N or --per-class N (a conditional model), got " + ("both" if count is not None else "neither")
+        )
+    vae = VAE.load(model_dir, device=device, threads=threads, variant=variant, batch_size=batch_size)
+    index = resolve_label_option(label, per_class is not None, vae.classes)
+    classes = len(vae.classes or ())
     spec = GenerateSpec(
-        n=count,
+        n=count if per_class is None else per_class * classes,
         seed=seed,
         batch_size=batch_size,
         format=fmt,
@@ -72,8 +92,10 @@ def main(
         temperature=temperature,
         chunk_size=chunk_size,
         dtype=dtype,
+        label=index,
+        per_class=per_class is not None,
+        classes=classes,
     )
-    vae = VAE.load(model_dir, device=device, threads=threads, variant=variant, batch_size=batch_size)
     click.echo(f"{vae!r}", err=True)
     total = sum(end - start for start, end in chunks_of_shard(spec))
     started = [0.0]

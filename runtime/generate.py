@@ -4,6 +4,10 @@ Images are numbered 0..n-1 and grouped into chunks of `chunk_size` (one .npy fil
 each, named by its first and last index). Latent i depends only on (seed, i), and `--shard i/k`
 takes a contiguous run of whole chunks, so k machines together write exactly the files of one run.
 
+A conditional model draws one class (`label`) or a balanced set (`per_class`: image i has class
+i mod K, so every chunk and shard is balanced too); each chunk's labels are written beside it as
+`labels-<first>-<last>.npy` (int64), under the same rules as the images.
+
 The shard's record (`generate-i-of-k.json`) lists every finished chunk with its size and sha256.
 A re-run skips a chunk only when the file on disk still matches its record; anything else (a
 truncated or corrupt file, one the record does not know) is written again, and temporary files
@@ -49,6 +53,9 @@ class GenerateSpec:
     temperature: float = 1.0
     chunk_size: int = DEFAULT_CHUNK
     dtype: str = "float32"  # .npy only
+    label: int | None = None  # conditional models: every image of this class index
+    per_class: bool = False  # conditional models: image i has class i mod `classes`
+    classes: int = 0  # the model's class count (0: unconditional)
 
     def __post_init__(self) -> None:
         if isinstance(self.n, bool) or not isinstance(self.n, (int, np.integer)) or self.n <= 0:
@@ -69,6 +76,22 @@ class GenerateSpec:
             raise InputError("expected --batch-size and --chunk-size of at least 1")
         if not (np.isfinite(self.temperature) and self.temperature >= 0):
             raise InputError(f"expected --temperature >= 0, got {self.temperature}")
+        if self.label is not None and self.per_class:
+            raise InputError("expected one of --label or --per-class, got both")
+        if self.per_class and self.n % max(self.classes, 1):
+            raise InputError(f"expected --per-class images for each of the {self.classes} classes, got n={self.n}")
+
+    @property
+    def labelled(self) -> bool:
+        return self.label is not None or self.per_class
+
+    def labels(self, start: int, end: int) -> np.ndarray | None:
+        """The class indices of images start..end-1 (None for an unconditional model)."""
+        if self.label is not None:
+            return np.full(end - start, self.label, dtype=np.int64)
+        if self.per_class:
+            return np.arange(start, end, dtype=np.int64) % self.classes
+        return None
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -95,13 +118,24 @@ def chunk_name(spec: GenerateSpec, start: int, end: int) -> str:
     return f"png-{start:010d}-{end - 1:010d}"  # a folder of PNGs
 
 
+def labels_name(start: int, end: int) -> str:
+    return f"labels-{start:010d}-{end - 1:010d}.npy"
+
+
+def chunk_files(spec: GenerateSpec, start: int, end: int) -> list[str]:
+    """The files (or PNG folder) a chunk writes: its images, and its labels when conditional."""
+    return [chunk_name(spec, start, end), *([labels_name(start, end)] if spec.labelled else [])]
+
+
 def decode_range(vae: VAE, spec: GenerateSpec, start: int, end: int) -> Iterator[np.ndarray]:
     """Decoded images start..end-1, batch by batch."""
     # The range's latents are drawn at once: drawn batch by batch, each generator block would be
     # drawn again for every batch it overlaps (a fifth of the time for a fast MLP decoder).
     latents = prior_latents(spec.seed, start, end - start, vae.latent_dim, spec.temperature)
+    labels = spec.labels(start, end)
     for s in range(0, end - start, spec.batch_size):
-        yield vae.decode(latents[s : s + spec.batch_size])
+        batch = None if labels is None else labels[s : s + spec.batch_size]
+        yield vae.decode(latents[s : s + spec.batch_size], label=batch)
 
 
 class HashingWriter:
@@ -151,10 +185,28 @@ def chunk_on_disk(path: Path) -> dict[str, Any] | None:
 
 def decode_chunk(
     vae: VAE, spec: GenerateSpec, out: Path, start: int, end: int, on_batch: Callable[[int], None]
+) -> Callable[[], dict[str, dict[str, Any]]]:
+    """Decode images start..end-1 and return the call that writes them (and their labels) to
+    their final names and returns the record entry (bytes, sha256) of each file it wrote."""
+    write_images = decode_images(vae, spec, out / chunk_name(spec, start, end), start, end, on_batch)
+    labels = spec.labels(start, end)
+
+    def write() -> dict[str, dict[str, Any]]:
+        entries = {}
+        if labels is not None:  # labels first: images on disk always have their labels beside them
+            name = labels_name(start, end)
+            entries[name] = write_file(out / name, lambda f: np.save(f, labels))
+        entries[chunk_name(spec, start, end)] = write_images()
+        return entries
+
+    return write
+
+
+def decode_images(
+    vae: VAE, spec: GenerateSpec, path: Path, start: int, end: int, on_batch: Callable[[int], None]
 ) -> Callable[[], dict[str, Any]]:
-    """Decode images start..end-1 and return the call that writes them to their final name and
-    returns their record entry (bytes, sha256)."""
-    path = out / chunk_name(spec, start, end)
+    """Decode images start..end-1 and return the call that writes them to `path` and returns
+    their record entry."""
     if spec.format == "npy":
         buffer = np.empty((end - start, *vae.image_shape), dtype=spec.dtype)
         filled = 0
@@ -233,8 +285,8 @@ def write_chunks(
     one write is pending, so memory holds two chunks whatever n is; ONNX Runtime and file IO
     release the GIL."""
 
-    def finish(name: str, write: Callable[[], dict[str, Any]]) -> None:
-        record.chunks[name] = write()
+    def finish(write: Callable[[], dict[str, dict[str, Any]]]) -> None:
+        record.chunks.update(write())
         record.save()
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vaeport-writer") as writer:
@@ -243,7 +295,7 @@ def write_chunks(
             write = decode_chunk(vae, spec, out, start, end, on_batch)
             if pending is not None:
                 pending.result()  # a failed write stops the run here
-            pending = writer.submit(finish, chunk_name(spec, start, end), write)
+            pending = writer.submit(finish, write)
         if pending is not None:
             pending.result()
 
@@ -259,6 +311,8 @@ def fingerprint(vae: VAE, spec: GenerateSpec) -> dict[str, Any]:
         "format": spec.format,
         "dtype": spec.dtype,
         "chunk_size": spec.chunk_size,
+        **({"label": spec.label} if spec.label is not None else {}),
+        **({"per_class": True} if spec.per_class else {}),
     }
 
 
@@ -313,13 +367,15 @@ def generate(vae: VAE, spec: GenerateSpec, out: Path, progress: Callable[[int], 
         removed = remove_leftovers(record.path)
         todo, skipped, replaced = [], 0, 0
         for start, end in chunks_of_shard(spec):
-            name = chunk_name(spec, start, end)
-            path = out / name
-            removed += remove_leftovers(path)
-            if record.verified(name, path):
+            names = chunk_files(spec, start, end)
+            for name in names:
+                removed += remove_leftovers(out / name)
+            if all(record.verified(name, out / name) for name in names):
                 skipped += end - start
                 continue
-            record.chunks.pop(name, None)
+            for name in names:
+                record.chunks.pop(name, None)
+            path = out / names[0]
             if path.exists() or path.is_symlink():
                 replaced += 1
             todo.append((start, end))

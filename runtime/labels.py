@@ -64,3 +64,26 @@ def as_labels(label: Any, n: int, classes: tuple[str, ...] | None, name: str = "
             raise InputError(f"expected {name} to hold {n} labels (one per image), got {len(values)}")
         return np.array([class_index(v, classes, name) for v in values], dtype=np.int64)
     return np.full(n, class_index(label, classes, name), dtype=np.int64)
+
+
+def resolve_label_option(text: str | None, per_class: bool, classes: tuple[str, ...] | None) -> int | None:
+    """vae-generate's --label NAME|INDEX (a class name first, then a number) and --per-class,
+    checked against the model: a conditional model needs one of them, an unconditional neither."""
+    if classes is None:
+        if text is not None or per_class:
+            option = "--label" if text is not None else "--per-class"
+            raise InputError(f"expected no {option}: this model is unconditional (it has no classes)")
+        return None
+    if text is None:
+        if per_class:
+            return None
+        raise InputError(
+            f"expected --label NAME|INDEX or --per-class N: this model is conditional ({describe_classes(classes)})"
+        )
+    if per_class:
+        raise InputError("expected one of --label or --per-class, got both")
+    if text in classes:
+        return classes.index(text)
+    if text.strip().lstrip("-").isdigit():
+        return class_index(int(text), classes, "--label")
+    return class_index(text, classes, "--label")

@@ -26,7 +26,8 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     else:
         rows.append(("reconstruction NLL (nats/image)", f"{result['test_recon']:.3f}"))
     if "test_iwae_nll" in result:
-        rows.append((f"IWAE-{result['iwae_k']} NLL bound", f"{result['test_iwae_nll']:.3f}"))
+        of = "-log p(x|y)" if result.get("conditional") else "-log p(x)"
+        rows.append((f"IWAE-{result['iwae_k']} bound on {of}", f"{result['test_iwae_nll']:.3f}"))
     rows.append(("reconstruction MSE (per pixel)", f"{result['test_mse']:.5f}"))
     rows.append(("active units", f"{result['active_units']} / {result['latent_dim']}"))
     return rows

@@ -86,7 +86,7 @@ def test_train_resume_force_and_eval(tmp_path):
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
     code, stdout, stderr = run(eval_main, [out, "--k", "5"])
     assert code == 0, stderr
-    assert "IWAE-5 NLL bound" in stdout
+    assert "IWAE-5 bound on -log p(x)" in stdout
     record = json.loads((out / "eval.json").read_text())
     assert record["format"] == "vaeport-eval" and set(record) == {"format", "format_version", "torch"}
     result = record["torch"]
