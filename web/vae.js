@@ -3,14 +3,26 @@
 /* global ort */
 
 export const WASM_PATHS = "/web/node_modules/onnxruntime-web/dist/";
+const SUPPORTED_VERSIONS = [1, 2];
+
+export function classesOf(manifest) {
+  // a conditional model's class names (format_version 2), or null
+  return manifest.format_version >= 2 && Array.isArray(manifest.classes) ? manifest.classes : null;
+}
+
+export function labelTensor(labels) {
+  // class indices -> the graphs' int64 "y" input (onnxruntime-web takes int64 as BigInt64Array)
+  return new ort.Tensor("int64", BigInt64Array.from(labels, (v) => BigInt(v)), [labels.length]);
+}
 
 export async function loadModel(folder, part = "decoder") {
   ort.env.wasm.wasmPaths = WASM_PATHS; // absolute URL path: the .wasm files are served beside ort.min.js
   ort.env.wasm.numThreads = 1; // no cross-origin isolation needed
   const base = folder.endsWith("/") ? folder : folder + "/";
   const manifest = await (await fetch(base + "vae.json")).json();
-  if (manifest.format !== "vaeport-model" || manifest.format_version !== 1) {
-    throw new Error(`expected a vaeport-model manifest of format_version 1, got ${manifest.format} ${manifest.format_version}`);
+  if (manifest.format !== "vaeport-model" || !SUPPORTED_VERSIONS.includes(manifest.format_version)) {
+    throw new Error(`expected a vaeport-model manifest of format_version ${SUPPORTED_VERSIONS.join(" or ")}, ` +
+      `got ${manifest.format} ${manifest.format_version}`);
   }
   const file = manifest.graphs.fp32[part];
   const bytes = new Uint8Array(await (await fetch(base + file)).arrayBuffer());
@@ -23,20 +35,27 @@ export async function loadModel(folder, part = "decoder") {
   return { manifest, session };
 }
 
-export function decode(model, latents) {
+export function decode(model, latents, labels = null) {
   // onnxruntime-web runs one inference per session at a time ("Session already started"):
-  // queue the calls so sliders moving quickly never overlap.
-  const run = (model.queue ?? Promise.resolve()).then(() => decodeNow(model, latents));
+  // queue the calls so sliders moving quickly never overlap. `labels`: a conditional model's
+  // class index per latent (or one index for all).
+  const run = (model.queue ?? Promise.resolve()).then(() => decodeNow(model, latents, labels));
   model.queue = run.catch(() => {});
   return run;
 }
 
-async function decodeNow(model, latents) {
+async function decodeNow(model, latents, labels) {
   // latents: array of Float32Array(D) -> Float32Array of N*C*H*W pixels in [0, 1]
   const d = model.manifest.model.latent_dim;
   const flat = new Float32Array(latents.length * d);
   latents.forEach((z, i) => flat.set(z, i * d));
-  const feeds = { [model.session.inputNames[0]]: new ort.Tensor("float32", flat, [latents.length, d]) };
+  const feeds = { z: new ort.Tensor("float32", flat, [latents.length, d]) };
+  const classes = classesOf(model.manifest);
+  if (classes) {
+    if (labels === null) throw new Error(`this model is conditional: expected a label (${classes.join(", ")})`);
+    const each = typeof labels === "number" ? latents.map(() => labels) : Array.from(labels);
+    feeds.y = labelTensor(each);
+  }
   const out = await model.session.run(feeds);
   return out[model.session.outputNames[0]].data;
 }

@@ -27,36 +27,49 @@ def small_model(tmp_path_factory):
     return root / "model"
 
 
-def python_outputs(model_dir, part, x):
+@pytest.fixture(scope="module")
+def small_cvae(tmp_path_factory):
+    root = tmp_path_factory.mktemp("web-cvae")
+    run = make_run(root / "run", arch="mlp", hidden=(16,), latent_dim=4, epochs=10, conditional=True)
+    export_run(run, root / "model", ExportOptions(), log=lambda _: None)
+    return root / "model"
+
+
+def python_outputs(model_dir, part, x, labels=None):
     manifest = json.loads((model_dir / "vae.json").read_text())
     session = ort.InferenceSession(
         str(model_dir / manifest["graphs"]["fp32"][part]), providers=["CPUExecutionProvider"]
     )
-    return session.run(None, {session.get_inputs()[0].name: x})
+    feeds = {session.get_inputs()[0].name: x}
+    if labels is not None:
+        feeds["y"] = np.asarray(labels, dtype=np.int64)
+    return session.run(None, feeds)
 
 
-def assert_matches_python(model_dir, got, x, z):
+def assert_matches_python(model_dir, got, x, z, labels=None):
     """Another runtime's flat outputs equal Python onnxruntime's within the fp32 gate's tolerance."""
-    for part, data in (("encoder", x), ("decoder", z)):
-        for want, out in zip(python_outputs(model_dir, part, data), got[part], strict=True):
+    for part, data, y in (("encoder", x, labels and labels[0]), ("decoder", z, labels and labels[1])):
+        for want, out in zip(python_outputs(model_dir, part, data, y), got[part], strict=True):
             np.testing.assert_allclose(np.asarray(out).reshape(want.shape), want, rtol=1e-3, atol=1e-4)
 
 
 def write_inputs(path, model_dir):
+    """Seeded encoder and decoder inputs (with labels for a conditional model); returns (x, z, labels)."""
     manifest = json.loads((model_dir / "vae.json").read_text())
     image = manifest["image"]
     rng = np.random.default_rng(0)
     x = rng.random((3, image["channels"], image["height"], image["width"]), dtype=np.float32)
     z = rng.standard_normal((5, manifest["model"]["latent_dim"]), dtype=np.float32)
-    path.write_text(
-        json.dumps(
-            {
-                "encoder": {"shape": list(x.shape), "data": x.ravel().tolist()},
-                "decoder": {"shape": list(z.shape), "data": z.ravel().tolist()},
-            }
-        )
-    )
-    return x, z
+    inputs = {
+        "encoder": {"shape": list(x.shape), "data": x.ravel().tolist()},
+        "decoder": {"shape": list(z.shape), "data": z.ravel().tolist()},
+    }
+    labels = None
+    if manifest.get("classes"):
+        labels = ([1, 0, 2], [2, 3, 0, 1, 2])
+        inputs["encoder"]["labels"], inputs["decoder"]["labels"] = labels
+    path.write_text(json.dumps(inputs))
+    return x, z, labels
 
 
 @pytest.mark.slow
@@ -92,20 +105,24 @@ def test_parity_matrix_on_a_small_model(small_model, tmp_path):
 
 
 @pytest.mark.skipif(webtools.missing_node() is not None, reason=str(webtools.missing_node()))
-def test_onnxruntime_node_matches_python(small_model, tmp_path):
-    x, z = write_inputs(tmp_path / "inputs.json", small_model)
-    got = webtools.node_parity(small_model, tmp_path / "inputs.json")
-    assert_matches_python(small_model, got, x, z)
+@pytest.mark.parametrize("which", ["small_model", "small_cvae"])
+def test_onnxruntime_node_matches_python(which, request, tmp_path):
+    model = request.getfixturevalue(which)
+    x, z, labels = write_inputs(tmp_path / "inputs.json", model)
+    got = webtools.node_parity(model, tmp_path / "inputs.json")
+    assert_matches_python(model, got, x, z, labels)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(webtools.missing_tools() is not None, reason=str(webtools.missing_tools()))
-def test_onnxruntime_web_matches_python(small_model, tmp_path):
-    x, z = write_inputs(tmp_path / "inputs.json", small_model)
-    mounts = {"/web/": webtools.WEB, "/model/": small_model, "/inputs.json": tmp_path / "inputs.json"}
+@pytest.mark.parametrize("which", ["small_model", "small_cvae"])
+def test_onnxruntime_web_matches_python(which, request, tmp_path):
+    model = request.getfixturevalue(which)
+    x, z, labels = write_inputs(tmp_path / "inputs.json", model)
+    mounts = {"/web/": webtools.WEB, "/model/": model, "/inputs.json": tmp_path / "inputs.json"}
     with webtools.serve(mounts) as base:
         got = webtools.browser(f"{base}/web/parity.html", "runParity('/model/', '/inputs.json')")
-    assert_matches_python(small_model, got, x, z)
+    assert_matches_python(model, got, x, z, labels)
 
 
 @pytest.mark.slow
@@ -132,3 +149,32 @@ def test_demo_page_draws_what_python_decodes(small_model, tmp_path):
         tmp = target.with_suffix(".png.tmp")
         tmp.write_bytes(shot.read_bytes())
         tmp.replace(target)
+
+
+CVAE_SHIPPED = ROOT / "models" / "fashion-mnist-cvae"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(webtools.missing_tools() is not None, reason=str(webtools.missing_tools()))
+def test_demo_page_draws_a_labelled_decode_as_python(small_cvae, tmp_path):
+    """A conditional model: the page has a class picker; after picking class 2 the probe draws the
+    same latents as Python decodes them with label 2, and explicit labels give Python's too."""
+    model = CVAE_SHIPPED if (CVAE_SHIPPED / "vae.json").exists() else small_cvae
+    manifest = json.loads((model / "vae.json").read_text())
+    z = np.random.default_rng(3).standard_normal((3, manifest["model"]["latent_dim"])).astype(np.float32)
+    shot = tmp_path / "web-cvae.png"
+    probe = f"vaeportPick(2).then(() => Promise.all([vaeportProbe({json.dumps(z.tolist())}), "
+    probe += f"vaeportProbe({json.dumps(z.tolist())}, [0, 1, 2]), "
+    probe += "document.querySelectorAll('#label option').length]))"
+    with webtools.serve({"/web/": webtools.WEB, "/model/": model}) as base:
+        picked, explicit, options = webtools.browser(f"{base}/web/?model=/model/", probe, shot)
+    assert options == len(manifest["classes"])
+    image = manifest["image"]
+    h, w = image["height"], image["width"]
+    for rgba, labels in ((picked, [2, 2, 2]), (explicit, [0, 1, 2])):
+        pixels = np.asarray(rgba, dtype=np.int32).reshape(h, 3 * w, 4)
+        expected = np.rint(python_outputs(model, "decoder", z, labels)[0] * 255).astype(np.int32)
+        for i in range(3):
+            assert np.abs(pixels[:, i * w : (i + 1) * w, 0] - expected[i, 0]).max() <= 1
+    different = np.rint(python_outputs(model, "decoder", z, [5, 5, 5])[0] * 255)
+    assert np.abs(different - np.rint(python_outputs(model, "decoder", z, [2, 2, 2])[0] * 255)).max() > 10

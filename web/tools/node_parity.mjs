@@ -18,9 +18,11 @@ for (const part of ["encoder", "decoder"]) {
   }
   const session = await ort.InferenceSession.create(bytes);
   const feed = inputs[part];
-  const out = await session.run({
-    [session.inputNames[0]]: new ort.Tensor("float32", Float32Array.from(feed.data), feed.shape),
-  });
+  const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", Float32Array.from(feed.data), feed.shape) };
+  if (feed.labels) {  // a conditional model's "y": int64 class indices
+    feeds.y = new ort.Tensor("int64", BigInt64Array.from(feed.labels, (v) => BigInt(v)), [feed.labels.length]);
+  }
+  const out = await session.run(feeds);
   result[part] = session.outputNames.map((name) => Array.from(out[name].data));
 }
 process.stdout.write(JSON.stringify(result));

@@ -1,0 +1,135 @@
+"""How good are the shipped models' samples? Label accuracy of the conditional VAE, and a Frechet
+distance for it, the unconditional VAE and the plain autoencoder, judged by a Fashion-MNIST
+classifier trained here from its recipe (benchmarks/fashion_classifier.py).
+
+- Judge: the seeded CNN; its test accuracy is reported (the recipe reaches about 91%).
+- Label accuracy: `--per-class` samples of every class from the conditional model through the
+  runtime (`VAE.sample(n, seed, label=c)`: the same latents for every class), classified by the judge.
+- Frechet distance (the FID formula on the judge's 128 penultimate features; not comparable to
+  Inception FID) between the 10,000 test images and 10,000 samples of: the unconditional VAE, the
+  conditional VAE (1,000 per class, as the test set), the plain autoencoder decoding z ~ N(0, I);
+  and two floors made of real images only: the test set's two seeded halves against each other
+  (5,000 each, as the issue asks; smaller sets read a little higher) and 10,000 training images
+  against the test set (the same set sizes as the models).
+- IWAE-100 bound on -log p(x|y) of the conditional model on the test set (ONNX path), beside the
+  unconditional model's -log p(x) from its eval.json.
+
+    python benchmarks/conditional.py [--cvae models/fashion-mnist-cvae] [--per-class 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_table, write_result
+from fashion_classifier import EPOCHS, frechet_distance, train_judge
+
+from vaeport.runtime import VAE
+from vaeport.train import evaluate
+from vaeport.train.datasets import load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 0
+FID_SAMPLES = 10_000
+TARGET_MEAN, TARGET_EACH = 0.90, 0.75
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cvae", type=Path, default=ROOT / "models" / "fashion-mnist-cvae")
+    parser.add_argument("--vae", type=Path, default=ROOT / "models" / "fashion-mnist")
+    parser.add_argument("--ae", type=Path, default=ROOT / "models" / "fashion-mnist-ae")
+    parser.add_argument("--per-class", type=int, default=1000)
+    parser.add_argument("--k", type=int, default=100, help="importance samples of the IWAE bound (0 skips it)")
+    parser.add_argument("--out", default="conditional", help="result name under benchmarks/results/")
+    args = parser.parse_args()
+
+    data = load_dataset("fashion-mnist")
+    print(f"training the judge ({EPOCHS} epochs) ...", flush=True)
+    judge = train_judge(data.train, data.train_labels, data.test, data.test_labels)
+    print(f"judge test accuracy {judge.test_accuracy:.4f} ({judge.train_seconds:.0f} s)")
+
+    cvae = VAE.load(args.cvae, device="cpu")
+    classes = cvae.classes or ()
+    per_class = {}
+    for index, name in enumerate(classes):
+        samples = cvae.sample(args.per_class, seed=SEED, label=index)
+        per_class[name] = float((judge.predict(samples) == index).mean())
+    accuracies = list(per_class.values())
+    mean_accuracy = float(np.mean(accuracies))
+    print_table(["class", "label accuracy"], [[name, acc] for name, acc in per_class.items()])
+    print(f"mean {mean_accuracy:.4f} (target >= {TARGET_MEAN}), lowest {min(accuracies):.4f} (target >= {TARGET_EACH})")
+
+    test_features = judge.features(data.test)
+    halves = np.random.default_rng(SEED).permutation(len(data.test))
+    train_pick = np.random.default_rng(SEED + 1).permutation(len(data.train))[:FID_SAMPLES]
+    balanced = np.arange(FID_SAMPLES) % len(classes)
+    sets = {
+        "unconditional VAE (z ~ N(0, I))": lambda: VAE.load(args.vae, device="cpu").sample(FID_SAMPLES, seed=SEED),
+        "conditional VAE (z ~ N(0, I), 1,000 per class)": lambda: cvae.sample(FID_SAMPLES, seed=SEED, label=balanced),
+        "plain autoencoder (z ~ N(0, I))": lambda: VAE.load(args.ae, device="cpu").sample(FID_SAMPLES, seed=SEED),
+    }
+    frechet = {}
+    for name, make in sets.items():
+        frechet[name] = frechet_distance(judge.features(make()), test_features)
+    half = len(halves) // 2
+    frechet["floor: test half vs test half (5,000 each)"] = frechet_distance(
+        test_features[halves[:half]], test_features[halves[half:]]
+    )
+    frechet["floor: 10,000 training images vs the test set"] = frechet_distance(
+        judge.features(data.train[train_pick]), test_features
+    )
+    print_table(["images vs the 10,000 test images", "Frechet distance"], [[k, v] for k, v in frechet.items()])
+
+    bound = {}
+    if args.k:
+        started = time.perf_counter()
+        report = evaluate(args.cvae, k=args.k, seed=SEED, device="cpu")
+        bound = {
+            "k": args.k,
+            "conditional_iwae_nll": report["test_iwae_nll"],
+            "conditional_neg_elbo": report["test_neg_elbo"],
+            "active_units": report["active_units"],
+            "seconds": time.perf_counter() - started,
+        }
+        unconditional = json.loads((args.vae / "eval.json").read_text()).get("onnx", {})
+        bound["unconditional_iwae_nll"] = unconditional.get("test_iwae_nll")
+        print(
+            f"IWAE-{args.k} on the test set: -log p(x|y) <= {bound['conditional_iwae_nll']:.2f} (conditional), "
+            f"-log p(x) <= {bound['unconditional_iwae_nll']:.2f} (unconditional, its eval.json)"
+        )
+
+    path = write_result(
+        args.out,
+        {
+            "models": {"cvae": args.cvae.name, "vae": args.vae.name, "ae": args.ae.name},
+            "judge": {
+                "recipe": f"benchmarks/fashion_classifier.py: 2 conv stages + 128 units, Adam, {EPOCHS} epochs, seed 0",
+                "test_accuracy": judge.test_accuracy,
+                "train_seconds": judge.train_seconds,
+            },
+            "label_accuracy": {
+                "samples_per_class": args.per_class,
+                "seed": SEED,
+                "per_class": per_class,
+                "mean": mean_accuracy,
+                "lowest": min(accuracies),
+                "targets": {"mean": TARGET_MEAN, "each": TARGET_EACH},
+                "meets_targets": mean_accuracy >= TARGET_MEAN and min(accuracies) >= TARGET_EACH,
+            },
+            "frechet_distance": {"samples": FID_SAMPLES, "features": "judge penultimate (128)", "values": frechet},
+            "iwae_bound": bound,
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
