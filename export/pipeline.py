@@ -192,19 +192,14 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
     manifest = build_manifest(
         options.name or out.name, model, cfg, record, target, opset, files, graphs, parity, counts
     )
-    holdout_labels = data.holdout_labels if model.conditional else None
-    write_folder(
-        out, files, manifest, lambda folder: calibrate(folder, data.holdout, options.seed, log, holdout_labels)
-    )
+    write_folder(out, files, manifest, lambda folder: calibrate(folder, data.holdout, options.seed, log))
     return manifest
 
 
-def calibrate(
-    folder: Path, holdout: np.ndarray | None, seed: int, log: Log, labels: np.ndarray | None = None
-) -> dict[str, Any] | None:
-    """The default anomaly score fitted on the run's held-out training images (with their labels,
-    for a conditional model) through the folder's fp32 graphs (what `VAE.score` will compute), or
-    None when the run held none out."""
+def calibrate(folder: Path, holdout: np.ndarray | None, seed: int, log: Log) -> dict[str, Any] | None:
+    """The default anomaly score fitted on the run's held-out training images through the folder's
+    fp32 graphs (what `VAE.score` of unlabelled images will compute: a conditional model's is
+    marginal over its classes), or None when the run held none out."""
     from vaeport.runtime.scoring import DEFAULT_FPR, DEFAULT_K, Calibration, score
     from vaeport.runtime.vae import VAE
 
@@ -213,7 +208,7 @@ def calibrate(
         return None
     log(f"calibrating the anomaly score on {len(holdout)} held-out training images")
     vae = VAE.load(folder, device="cpu")
-    stats = score(vae, holdout, DEFAULT_K, seed, None, labels)
+    stats = score(vae, holdout, DEFAULT_K, seed, None)
     source = f"{len(holdout)} training images held out of training (--holdout)"
     return Calibration.fit(stats, vae.variational, DEFAULT_FPR, DEFAULT_K, seed, source).to_dict()
 

@@ -57,7 +57,7 @@ set and would leak it into the reported numbers.
 ## Data
 
 {dataset_line}
-
+{usage}
 ## Metrics (official test set, 10,000 images; nats per image, Bernoulli likelihood on [0,1] pixels)
 
 | measure | torch (run folder) | ONNX Runtime (this folder) |
@@ -87,11 +87,12 @@ DATASET_LINES = {
 
 
 def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
+    given = "|y" if torch_eval.get("conditional") else ""
     keys = [
-        ("test_neg_elbo", "negative ELBO"),
+        ("test_neg_elbo", f"negative ELBO (of p(x{given}))"),
         ("test_recon", "  reconstruction"),
         ("test_kl", "  KL"),
-        ("test_iwae_nll", "IWAE-100 NLL bound"),
+        ("test_iwae_nll", f"IWAE-100 bound on -log p(x{given})"),
         ("test_mse", "reconstruction MSE (per pixel)"),
         ("active_units", "active units"),
     ]
@@ -130,6 +131,18 @@ def build(name: str, recipe: dict, runs: Path, reuse: bool = False) -> None:
     write_card(name, recipe, run_dir, model_dir)
 
 
+def usage_lines(classes: tuple[str, ...] | None, name: str) -> str:
+    """A conditional model's card says which classes it draws and how to ask for one."""
+    if not classes:
+        return ""
+    listed = ", ".join(f"{i} `{c}`" for i, c in enumerate(classes))
+    return (
+        f"\n## Classes\n\nA conditional model: every call names the class (by name or index): {listed}.\n\n"
+        f'```python\nvae = VAE.load("models/{name}")\nsneakers = vae.sample(16, seed=0, label="{classes[-3]}")\n```\n\n'
+        f"```bash\nvae-generate models/{name} --per-class 1000 --out synthetic/   # images and labels-*.npy\n```\n"
+    )
+
+
 def write_card(name: str, recipe: dict, run_dir: Path, model_dir: Path) -> None:
     """MODEL_CARD.md of a model folder, from its run folder's metrics and its eval.json."""
     history = Run(run_dir).metrics
@@ -157,6 +170,7 @@ def write_card(name: str, recipe: dict, run_dir: Path, model_dir: Path) -> None:
         ),
         dataset_line=DATASET_LINES.get(manifest.training["dataset"], manifest.training["dataset"]),
         metric_rows=metric_rows(torch_eval, onnx_eval),
+        usage=usage_lines(manifest.classes, name),
         train_seconds=train_seconds,
         machine=f"{platform.machine()} CPU, 2 cores",
         epochs=manifest.training["epochs_trained"],
@@ -191,6 +205,8 @@ def main() -> None:
                 str(HERE / "fashion-mnist-ae"),
                 "--manifold",
                 str(HERE / "fashion-mnist-2d"),
+                "--conditional",
+                str(HERE / "fashion-mnist-cvae"),
                 "--out",
                 str(ROOT / "docs"),
             ]

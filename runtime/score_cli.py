@@ -85,14 +85,16 @@ def main(
     source = fit_path if fit_path is not None else input_path
     total, batches = image_batches(source, vae.image_shape)
     names: list[str] = []
-    columns: dict[str, list[np.ndarray]] = {name: [] for name in FIELDS}
+    # a conditional model scores unlabelled images over its classes and names the most probable one
+    fields = (*FIELDS, "label") if vae.conditional else FIELDS
+    columns: dict[str, list[np.ndarray]] = {name: [] for name in fields}
     with contextlib.ExitStack() as stack:
         sink = stack.enter_context(open(os.devnull, "w")) if quiet else None
         bar = stack.enter_context(click.progressbar(length=total, label="scoring", file=sink, show_pos=True))
         for batch_names, images in batches:
             part = score(vae, images, k, seed, None if fit_path is not None else used)
             names += batch_names
-            for name in FIELDS:
+            for name in fields:
                 columns[name].append(part[name])
             bar.update(len(images))
     results = {name: np.concatenate(parts) for name, parts in columns.items()}
@@ -108,9 +110,13 @@ def main(
     def write_rows(f: Any) -> None:
         text = io.TextIOWrapper(f, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["image", *FIELDS])
+        writer.writerow(["image", *fields])
+        classes = vae.classes or ()
         for i, name in enumerate(names):
-            writer.writerow([name, *(format_value(results[field][i]) for field in FIELDS)])
+            row = [format_value(results[field][i]) for field in FIELDS]
+            if vae.conditional:
+                row.append(classes[int(results["label"][i])])
+            writer.writerow([name, *row])
         text.flush()
         text.detach()
 

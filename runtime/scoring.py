@@ -16,6 +16,13 @@ rate on them. benchmarks/anomaly.py measures it.
 
 An image's noise is seeded by (seed, the image's own bytes), so its score does not depend on the
 other images in the call, its position or the batch size.
+
+A conditional model scores an image given its label (every statistic of p(x|y)), or, without one,
+marginally: `nll` bounds -log p(x) = -log sum_y p(y) p(x|y) with p(y) the training class
+frequencies, the other statistics are those of the most probable class, returned as `label` (the
+model's own classification). The folder's calibration of a conditional model is fitted that way,
+on unlabelled held-out images, so it applies to unlabelled scoring; scores given labels use a
+calibration only when one is passed.
 """
 
 from __future__ import annotations
@@ -181,6 +188,37 @@ class Calibration:
             raise ModelFolderError(f"{where}: {reason}") from exc
 
 
+def class_prior(vae: Any) -> np.ndarray:
+    """log p(y) of a conditional model: its training class frequencies (uniform if unrecorded)."""
+    counts = vae.manifest.class_counts
+    k = len(vae.classes)
+    if counts is None or sum(counts) == 0:
+        return np.full(k, -math.log(k))
+    freq = np.asarray(counts, dtype=np.float64) / float(sum(counts))
+    with np.errstate(divide="ignore"):
+        return np.log(freq)
+
+
+def marginal_statistics(vae: Any, x: np.ndarray, k: int, seed: int) -> dict[str, np.ndarray]:
+    """A conditional model's statistics of unlabelled images: `nll` of the marginal p(x) over the
+    classes, the rest (and `label`) of the most probable class (the lowest reconstruction NLL for a
+    plain autoencoder, which has no likelihood bound)."""
+    per_class = [statistics(vae, x, k, seed, np.full(len(x), c, dtype=np.int64)) for c in range(len(vae.classes))]
+    if vae.variational:
+        joint = class_prior(vae)[:, None] - np.stack([s["nll"] for s in per_class])  # [K, B] log p(x, y)
+        best = joint.argmax(axis=0)
+        nll = -(joint.max(axis=0) + np.log(np.exp(joint - joint.max(axis=0)).sum(axis=0)))
+    else:
+        best = np.stack([s["recon"] for s in per_class]).argmin(axis=0)
+        nll = np.full(len(x), np.nan)
+    rows = np.arange(len(x))
+    out = {name: np.stack([s[name] for s in per_class])[best, rows] for name in STATISTICS}
+    out["nll"] = nll
+    out["bits_per_dim"] = nll / (int(np.prod(x.shape[1:])) * math.log(2))
+    out["label"] = best.astype(np.int64)
+    return out
+
+
 def score(
     vae: Any,
     images: np.ndarray,
@@ -195,11 +233,16 @@ def score(
     at most MAX_DECODE images)."""
     n = len(images)
     batch = batch_size or max(1, MAX_DECODE // max(k, 1))
-    out = {name: np.empty(n, dtype=np.float64) for name in STATISTICS}
+    marginal = getattr(vae, "conditional", False) and labels is None
+    names = (*STATISTICS, "label") if marginal else STATISTICS
+    out = {name: np.empty(n, dtype=np.int64 if name == "label" else np.float64) for name in names}
     for start in range(0, n, batch):
-        y = None if labels is None else labels[start : start + batch]
-        stats = statistics(vae, images[start : start + batch], k, seed, y)
-        for name in STATISTICS:
+        x = images[start : start + batch]
+        if marginal:
+            stats = marginal_statistics(vae, x, k, seed)
+        else:
+            stats = statistics(vae, x, k, seed, None if labels is None else labels[start : start + batch])
+        for name in names:
             out[name][start : start + batch] = stats[name]
     if calibration is None:
         out["anomaly"] = np.full(n, np.nan)

@@ -168,14 +168,21 @@ class VAE:
         `residual_peak`, `brightness`, `anomaly` (higher = more anomalous; NaN without a
         calibration) and `flagged` (anomaly above the calibration's threshold). `calibration`
         replaces the model folder's (e.g. one fitted with `vae-score --fit` on your normal data).
-        An image's scores do not depend on the other images, their order or the batch size."""
+        An image's scores do not depend on the other images, their order or the batch size.
+
+        A conditional model scores each image given its `label` when one is passed (then the
+        folder's calibration, fitted on unlabelled images, is not applied: pass `calibration` for
+        an anomaly score), or else marginally over the classes (`nll` of p(x), the rest of the
+        most probable class, which is returned as `label`)."""
         from vaeport.runtime.scoring import score
 
         images = as_images(x, self.image_shape)
         labels = None if label is None else as_labels(label, len(images), self._classes)
         k = check_count(k, "k")
         seed = check_seed(seed)
-        return score(self, images, k, seed, calibration if calibration is not None else self._calibration, labels)
+        if calibration is None and labels is None:
+            calibration = self._calibration
+        return score(self, images, k, seed, calibration, labels)
 
     # -- sampling ------------------------------------------------------------------------------
     def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:

@@ -22,19 +22,34 @@ class TorchModel:
         self.latent_dim = model.config.latent_dim
         self.image_shape = model.config.image_shape
         self.variational = model.variational
+        self.classes = model.config.classes or None
+        self.conditional = model.conditional
 
-    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        import torch
+    def encode(self, x: np.ndarray, label: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        from vaeport.train.torch_eval import as_labels
 
-        with torch.no_grad():
-            mean, log_var = self.model.encode(torch.from_numpy(np.array(x, dtype=np.float32)))
+        with no_grad():
+            mean, log_var = self.model.encode(from_numpy(np.array(x, dtype=np.float32)), as_labels(label))
         return mean.numpy(), None if log_var is None else log_var.numpy()
 
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        import torch
+    def decode(self, z: np.ndarray, label: np.ndarray | None = None) -> np.ndarray:
+        from vaeport.train.torch_eval import as_labels
 
-        with torch.no_grad():
-            return torch.sigmoid(self.model.decode(torch.from_numpy(np.array(z, dtype=np.float32)))).numpy()
+        with no_grad():
+            logits = self.model.decode(from_numpy(np.array(z, dtype=np.float32)), as_labels(label))
+            return logits.sigmoid().numpy()
+
+
+def no_grad() -> Any:
+    import torch
+
+    return torch.no_grad()
+
+
+def from_numpy(array: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(array)
 
 
 def open_model(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
@@ -68,7 +83,7 @@ def save(fig: Any, path: Path) -> Path:
 @click.command(
     cls=OneLineErrors,
     epilog="Example: vae-plot models/fashion-mnist --compare models/fashion-mnist-ae "
-    "--manifold models/fashion-mnist-2d --out docs/",
+    "--manifold models/fashion-mnist-2d --conditional models/fashion-mnist-cvae --out docs/",
 )
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
@@ -84,6 +99,13 @@ def save(fig: Any, path: Path) -> Path:
     default=None,
     help="A model with latent_dim 2 for the manifold grid.",
 )
+@click.option(
+    "--conditional",
+    "conditional_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A conditional model for the class grid (conditional.png: the same z per row, a class per column).",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the PNGs.")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
 @click.option(
@@ -98,6 +120,7 @@ def main(
     path: Path,
     compare: Path | None,
     manifold_path: Path | None,
+    conditional_path: Path | None,
     out: Path,
     data_dir: Path | None,
     points: int,
@@ -109,6 +132,10 @@ def main(
     from vaeport.train.evaluation import load_test_data
 
     model, info, history = open_model(path)
+    if getattr(model, "conditional", False):
+        raise InputError(
+            f"{path}: expected an unconditional model (draw a conditional one with --conditional), got one with classes"
+        )
     data = load_test_data(info["dataset"], data_dir or info["data_dir"], info["image_size"], info["seed"] or 0)
     images, labels = data.test[:points], None if data.test_labels is None else data.test_labels[:points]
     models = {"VAE" if model.variational else "AE": model}
@@ -122,6 +149,13 @@ def main(
         flat, _, _ = open_model(manifold_path)
         if flat.latent_dim != 2:
             raise InputError(f"--manifold: expected a model with latent_dim 2, got {flat.latent_dim}")
+    labelled = None
+    if conditional_path is not None:
+        labelled, _, _ = open_model(conditional_path)
+        if not getattr(labelled, "conditional", False):
+            raise InputError(
+                f"--conditional: expected a model with classes, got an unconditional one ({conditional_path})"
+            )
     ensure_folder(out)
     written = [
         save(plots.latent_spaces(models, images, labels), out / f"{prefix}latent_spaces.png"),
@@ -133,5 +167,7 @@ def main(
         written.append(save(plots.training_curves(history), out / f"{prefix}training_curves.png"))
     if flat is not None:
         written.append(save(plots.manifold(flat), out / f"{prefix}manifold.png"))
+    if labelled is not None:
+        written.append(save(plots.class_grid(labelled), out / f"{prefix}conditional.png"))
     for file in written:
         click.echo(f"wrote {file}")

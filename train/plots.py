@@ -1,5 +1,5 @@
 """The pictures that explain a VAE (matplotlib): latent spaces, random decodes, reconstructions,
-interpolations, a 2-D manifold and training curves.
+interpolations, a 2-D manifold, training curves and a conditional model's class grid.
 
 Every function takes a "model" with the surface of `vaeport.runtime.VAE` (encode, decode,
 latent_dim, image_shape, variational), so the same code draws a run folder (torch) or a model
@@ -81,6 +81,24 @@ def random_decodes(models: dict[str, ModelLike], images: np.ndarray, n: int = 64
             z = np.random.default_rng(seed).uniform(lo, hi, size=(n, model.latent_dim)).astype(np.float32)
             how = "z uniform in the codes' bounding box"
         show(ax, grid(model.decode(z)), f"{name}: {how}")
+    return fig
+
+
+def class_grid(model: Any, rows: int = 8, seed: int = 0) -> Figure:
+    """A conditional model's samples: each row one latent z ~ N(0, I), each column one class (the
+    style held fixed, the class varied)."""
+    classes = model.classes
+    if not classes:
+        raise InputError("expected a conditional model (one with classes) for the class grid, got an unconditional one")
+    k = len(classes)
+    z = prior_latents(seed, 0, rows, model.latent_dim)
+    images = model.decode(np.repeat(z, k, 0), label=np.tile(np.arange(k), rows))
+    fig, axes = plt.subplots(rows, k, figsize=(1.05 * k, 1.1 * rows), squeeze=False)
+    for i in range(rows):
+        for j in range(k):
+            show(axes[i, j], images[i * k + j], classes[j] if i == 0 else None)
+        axes[i, 0].set_ylabel(f"z{i + 1}", rotation=0, labelpad=12)
+    fig.suptitle("the same z in every row, the class in every column", fontsize=11)
     return fig
 
 

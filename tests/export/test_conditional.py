@@ -241,3 +241,23 @@ def test_scores_with_labels(cvae):
     right = cvae.score(x, k=8, label=y)["nll"]
     wrong = cvae.score(x, k=8, label=(y + 5) % 10)["nll"]
     assert np.isfinite(right).all() and right.mean() < wrong.mean()
+
+
+def test_unlabelled_scores_are_marginal_over_the_classes(cvae):
+    """Without labels: nll bounds -log sum_y p(y) p(x|y) (per-class scores with the training
+    frequencies, the same seed), the other statistics are the most probable class's, `label` names
+    it, and the folder's calibration (fitted on unlabelled images) applies."""
+    data = load_dataset("digits")
+    x = data.test[:6]
+    marginal = cvae.score(x, k=8, seed=1)
+    per_class = np.stack([cvae.score(x, k=8, seed=1, label=c)["nll"] for c in range(10)])
+    counts = np.asarray(cvae.manifest.class_counts, dtype=np.float64)
+    joint = np.log(counts / counts.sum())[:, None] - per_class
+    expected = -np.log(np.exp(joint).sum(0))
+    np.testing.assert_allclose(marginal["nll"], expected, rtol=1e-9)
+    np.testing.assert_array_equal(marginal["label"], joint.argmax(0))
+    best = cvae.score(x, k=8, seed=1, label=marginal["label"])
+    np.testing.assert_allclose(marginal["kl"], best["kl"], rtol=1e-9)
+    # p(x|y*) >= p(x) >= p(y*) p(x|y*) for the best class y*
+    assert (per_class.min(0) <= marginal["nll"]).all() and (marginal["nll"] <= (-joint).min(0)).all()
+    assert np.isnan(best["anomaly"]).all()  # labelled: no folder calibration unless passed

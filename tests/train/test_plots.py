@@ -60,6 +60,27 @@ def test_vae_plot_writes_every_picture(folders, tmp_path, source):
         assert (out / name).stat().st_size > 5000, name
 
 
+@pytest.mark.parametrize("source", ["run", "model"])
+def test_class_grid_of_a_conditional_model(cvae_run, cvae_model, folders, tmp_path, source):
+    """conditional.png: one row per latent, one column per class, from a run or a model folder."""
+    conditional = cvae_run if source == "run" else cvae_model
+    args = [str(folders["vae"]), "--conditional", str(conditional), "--out", str(tmp_path), "--points", "150"]
+    result = CliRunner().invoke(plot_main, args)
+    assert result.exit_code == 0, result.stderr
+    with Image.open(tmp_path / "conditional.png") as image:
+        width, height = image.size
+    assert width > height > 300  # ten columns, eight rows
+
+
+def test_conditional_models_are_refused_where_classes_do_not_fit(cvae_model, folders, tmp_path):
+    result = CliRunner().invoke(plot_main, [str(cvae_model), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "expected an unconditional model (draw a conditional one with --conditional)" in (
+        result.stderr
+    )
+    result = CliRunner().invoke(plot_main, [str(folders["vae"]), "--conditional", str(folders["vae"]), "--out", "x"])
+    assert result.exit_code == 2 and "--conditional: expected a model with classes" in result.stderr
+
+
 def test_manifold_needs_a_2d_model(folders, tmp_path):
     result = CliRunner().invoke(
         plot_main, [str(folders["vae"]), "--manifold", str(folders["vae"]), "--out", str(tmp_path)]
