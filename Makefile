@@ -39,9 +39,12 @@ demo: $(STAMP)
 	rm -rf $(DEMO)/fashion-samples
 	$(BIN)/vae-generate models/fashion-mnist -n 64 --seed 0 --format grid --out $(DEMO)/fashion-samples --quiet
 	$(BIN)/python examples/interpolate.py models/fashion-mnist $(DEMO)/fashion-interpolation.png
+	rm -rf $(DEMO)/sneakers
+	$(BIN)/vae-generate models/fashion-mnist-cvae -n 64 --label Sneaker --format grid --out $(DEMO)/sneakers --quiet
 	@echo "demo results: run folder $(DEMO)/run (metrics.jsonl, eval.json), model folder $(DEMO)/model,"
 	@echo "              digits samples $(DEMO)/samples.png,"
 	@echo "              shipped Fashion-MNIST model: $(DEMO)/fashion-samples/grid.png, $(DEMO)/fashion-interpolation.png"
+	@echo "              conditional model, 64 sneakers: $(DEMO)/sneakers/grid.png"
 
 test: $(STAMP) web-setup
 	$(BIN)/ruff check .
@@ -60,6 +63,7 @@ bench: $(STAMP)
 
 quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/conditional.py
 
 models: $(STAMP)
 	$(BIN)/python models/build.py
