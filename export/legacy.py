@@ -19,8 +19,9 @@ LEGACY_OPSET = 13
 INT64_MAX = np.iinfo(np.int64).max
 # Unchanged for float tensors since opset 13 (later versions only added types).
 SAME_AT_13 = {
-    "Add", "Cast", "Clip", "Concat", "Conv", "DepthToSpace", "DequantizeLinear", "Div", "Exp", "Flatten", "Gemm",
-    "Identity", "LeakyRelu", "Mul", "QuantizeLinear", "Relu", "Sigmoid", "Sub", "Tanh", "Transpose",
+    "Add", "Cast", "Clip", "Concat", "Conv", "DepthToSpace", "DequantizeLinear", "Div", "Exp", "Flatten", "Gather",
+    "Gemm", "Identity", "LeakyRelu", "Mul", "QuantizeLinear", "Relu", "Sigmoid", "Sub", "Tanh", "Transpose",
+    "Unsqueeze",
 }  # fmt: skip
 # Opset that introduced the form torch writes, for ops this pass cannot express at 13.
 NEEDS = {"Gelu": 20, "Mish": 18, "GroupNormalization": 18, "LayerNormalization": 17, "Col2Im": 18}

@@ -53,7 +53,7 @@ class ClassBias(nn.Module):
         self.weight = nn.Parameter(torch.zeros(classes, width))
 
     def forward(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        bias = self.weight[y]  # (N, width)
+        bias = nn.functional.embedding(y, self.weight)  # (N, width): one Gather in ONNX
         return h + bias.reshape(*bias.shape, *([1] * (h.dim() - 2)))
 
 

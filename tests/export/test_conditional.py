@@ -261,3 +261,19 @@ def test_unlabelled_scores_are_marginal_over_the_classes(cvae):
     # p(x|y*) >= p(x) >= p(y*) p(x|y*) for the best class y*
     assert (per_class.min(0) <= marginal["nll"]).all() and (marginal["nll"] <= (-joint).min(0)).all()
     assert np.isnan(best["anomaly"]).all()  # labelled: no folder calibration unless passed
+
+
+def test_legacy_target_carries_the_label(cvae_run, cvae, tmp_path):
+    """The label is one Gather, an op opset 13 has: --target legacy exports conditional models."""
+    import onnx
+
+    from vaeport.export import export
+
+    folder = export(cvae_run, tmp_path / "legacy", target="legacy")
+    legacy = VAE.load(folder, device="cpu")
+    assert legacy.manifest.opset == 13 and legacy.classes == DIGITS
+    ops = {node.op_type for node in onnx.load(str(folder / "decoder.onnx")).graph.node}
+    assert "Gather" in ops and "GatherND" not in ops
+    np.testing.assert_allclose(
+        legacy.sample(5, seed=0, label=[0, 2, 4, 6, 8]), cvae.sample(5, seed=0, label=[0, 2, 4, 6, 8]), atol=1e-5
+    )
