@@ -87,7 +87,7 @@ DATASET_LINES = {
 
 
 def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
-    given = "|y" if torch_eval.get("conditional") else ""
+    given = "\\|y" if torch_eval.get("conditional") else ""  # a table cell: the bar is escaped
     keys = [
         ("test_neg_elbo", f"negative ELBO (of p(x{given}))"),
         ("test_recon", "  reconstruction"),
