@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaeport.train.config import ModelConfig
-from vaeport.train.layers import ClassBias, GaussianHead, activation, with_label
+from vaeport.train.layers import GaussianHead, Labelled, activation, class_biases, weighted_widths
 
 MAX_BOTTOM_SIDE = 7
 
@@ -43,7 +43,7 @@ def extra_convs(channels: int, config: ModelConfig) -> list[nn.Module]:
 
 class ConvEncoder(nn.Module):
     """x (N, C, H, W) [, y (N,)] -> (z_mean (N, D), z_log_var (N, D)); the AE variant returns (z,).
-    A conditional model adds its label's vector to every position of the first conv's output."""
+    A conditional model adds its label's vector (one value per channel) after every conv."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -58,16 +58,16 @@ class ConvEncoder(nn.Module):
         self.body = nn.Sequential(*layers)
         bottom = channels[-1] * sizes[-1][0] * sizes[-1][1]
         self.head = GaussianHead(bottom, config.latent_dim, variational=config.kind == "vae")
-        self.label = ClassBias(config.num_classes, channels[0]) if config.conditional else None
+        self.labels = class_biases(config.num_classes, weighted_widths(self.body))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        h = with_label(self.body, self.label, x, y, after=0)  # (N, C_last * h_last * w_last)
+        h = Labelled(self.labels, y).through(self.body, x)  # (N, C_last * h_last * w_last)
         return self.head(h)
 
 
 class ConvDecoder(nn.Module):
     """z (N, D) [, y (N,)] -> logits (N, C, H, W), mirroring the encoder's stages. A conditional
-    model adds its label's vector to the projection of z.
+    model adds its label's vector after the projection of z and after every conv.
 
     Inner stages: nearest upsample to the encoder's size + 3x3 conv + activation. The last stage is
     sub-pixel (Shi et al. 2016): a 3x3 conv to 4*C channels at the previous size, then
@@ -93,14 +93,18 @@ class ConvDecoder(nn.Module):
         self.stage_convs = nn.ModuleList(nn.Sequential(*extra_convs(c_out, config)) for c_out in channels[-2::-1])
         self.to_pixels = nn.Conv2d(channels[0], 4 * c, 3, padding=1)
         self.act = activation(config.activation)
-        self.label = ClassBias(config.num_classes, self.project[0].out_features) if config.conditional else None
+        # in forward order: the projection, the bottom convs, each stage's conv and extra convs, to_pixels
+        stages = [m for pair in zip(self.convs, self.stage_convs, strict=True) for m in pair]
+        widths = weighted_widths(self.project, self.bottom_convs, *stages, self.to_pixels)
+        self.labels = class_biases(config.num_classes, widths)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        projected = with_label(self.project, self.label, z, y, after=0)
-        h = self.bottom_convs(projected.reshape(-1, *self.bottom))  # (N, C_last, h_last, w_last)
+        label = Labelled(self.labels, y)
+        projected = label.through(self.project, z)
+        h = label.through(self.bottom_convs, projected.reshape(-1, *self.bottom))  # (N, C_last, h_last, w_last)
         for conv, extra, size in zip(self.convs, self.stage_convs, self.sizes[-2:0:-1], strict=True):
-            h = extra(self.act(conv(F.interpolate(h, size=size, mode="nearest"))))
-        h = F.pixel_shuffle(self.to_pixels(h), 2)  # (N, C, 2*h1, 2*w1)
+            h = label.through(extra, self.act(label.after(conv(F.interpolate(h, size=size, mode="nearest")))))
+        h = F.pixel_shuffle(label.after(self.to_pixels(h)), 2)  # (N, C, 2*h1, 2*w1)
         height, width = self.sizes[0]
         if h.shape[-2:] != (height, width):
             h = h[:, :, :height, :width]

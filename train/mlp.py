@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 from vaeport.train.config import ModelConfig
-from vaeport.train.layers import ClassBias, GaussianHead, activation, with_label
+from vaeport.train.layers import GaussianHead, Labelled, activation, class_biases, weighted_widths
 
 
 class MLPEncoder(nn.Module):
     """x (N, C, H, W) [, y (N,)] -> (z_mean (N, D), z_log_var (N, D)); the AE variant returns (z,).
-    A conditional model adds its label's vector to the first layer's output."""
+    A conditional model adds its label's vector to every hidden layer's output."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -24,16 +24,16 @@ class MLPEncoder(nn.Module):
             width = hidden
         self.body = nn.Sequential(*layers)
         self.head = GaussianHead(width, config.latent_dim, variational=config.kind == "vae")
-        self.label = ClassBias(config.num_classes, config.hidden[0]) if config.conditional else None
+        self.labels = class_biases(config.num_classes, weighted_widths(self.body))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        h = with_label(self.body, self.label, x, y, after=1)  # body[1] is the first Linear
+        h = Labelled(self.labels, y).through(self.body, x)
         return self.head(h)
 
 
 class MLPDecoder(nn.Module):
     """z (N, D) [, y (N,)] -> logits (N, C, H, W); hidden widths mirror the encoder's. A
-    conditional model adds its label's vector to the first layer's output."""
+    conditional model adds its label's vector to every layer's output (the logits too)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -45,7 +45,7 @@ class MLPDecoder(nn.Module):
         layers += [nn.Linear(width, math.prod(config.image_shape))]
         self.body = nn.Sequential(*layers)
         self.image_shape = config.image_shape
-        self.label = ClassBias(config.num_classes, config.hidden[-1]) if config.conditional else None
+        self.labels = class_biases(config.num_classes, weighted_widths(self.body))
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return with_label(self.body, self.label, z, y, after=0).reshape(-1, *self.image_shape)
+        return Labelled(self.labels, y).through(self.body, z).reshape(-1, *self.image_shape)

@@ -36,7 +36,7 @@ def edit_manifest(folder, change) -> None:
 def test_label_enters_encoder_and_decoder(arch, kind):
     torch.manual_seed(0)
     model = TorchVAE(ModelConfig((1, 8, 8), latent_dim=3, arch=arch, hidden=(8,), kind=kind, classes=("a", "b", "c")))
-    for p in (model.encoder.label.weight, model.decoder.label.weight):
+    for p in (*model.encoder.labels.parameters(), *model.decoder.labels.parameters()):
         torch.nn.init.normal_(p)  # trained weights: the zero start would hide the label
     x, z = torch.rand(2, 1, 8, 8), torch.randn(2, 3)
     with torch.no_grad():
@@ -44,6 +44,31 @@ def test_label_enters_encoder_and_decoder(arch, kind):
         assert not torch.allclose(model.decode(z, torch.tensor([0, 0])), model.decode(z, torch.tensor([2, 2])))
     with pytest.raises(InputError, match="expected labels y"):
         model.decode(z)
+
+
+@pytest.mark.parametrize(("arch", "hidden"), [("mlp", (8, 6)), ("conv", (4, 8))])
+def test_the_label_enters_every_weighted_layer(arch, hidden):
+    """One class bias per Linear/Conv2d, each as wide as that layer's output; the decoder's last
+    one is the per-class bias of the logits."""
+    config = ModelConfig((1, 28, 28), latent_dim=3, arch=arch, hidden=hidden, depth=2, classes=("a", "b"))
+    model = TorchVAE(config)
+    for part in (model.encoder, model.decoder):
+        weighted = [
+            m
+            for name, m in part.named_modules()
+            if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and not name.startswith("head")
+        ]
+        assert [b.weight.shape for b in part.labels] == [
+            (2, m.out_features if isinstance(m, torch.nn.Linear) else m.out_channels) for m in weighted
+        ]
+    z, y = torch.randn(2, 3), torch.tensor([0, 1])
+    with torch.no_grad():
+        last = model.decoder.labels[-1]
+        before = model.decode(z, y)
+        last.weight[1].fill_(1.0)  # class 1's logits bias (conv: per sub-pixel channel)
+        after = model.decode(z, y)
+    torch.testing.assert_close(after[0], before[0])
+    assert (after[1] - before[1]).abs().min() > 0.99
 
 
 def test_unconditional_model_refuses_labels_and_keeps_its_weights():
@@ -57,7 +82,8 @@ def test_importance_samples_see_their_own_image_label():
     """forward with eps (k, N, D) decodes sample j of image i with image i's label."""
     torch.manual_seed(0)
     model = TorchVAE(ModelConfig((1, 8, 8), latent_dim=3, hidden=(8,), classes=("a", "b", "c")))
-    torch.nn.init.normal_(model.decoder.label.weight)
+    for p in model.decoder.labels.parameters():
+        torch.nn.init.normal_(p)
     x, y, eps = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 1]), torch.randn(3, 4, 3)
     with torch.no_grad():
         logits, mean, log_var = model(x, y, eps=eps)
