@@ -77,10 +77,27 @@ def complexity_nats(images: np.ndarray) -> np.ndarray:
     return np.array([len(encode_png(image)) * 8 * math.log(2) for image in images], dtype=np.float64)
 
 
-def statistics(vae: Any, x: np.ndarray, k: int, seed: int, y: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def image_statistics(x: np.ndarray) -> dict[str, np.ndarray]:
+    """The statistics of the images alone (no model): computed once however many classes are tried."""
+    return {
+        "complexity": complexity_nats(x),
+        "sharpness": sharpness(x),
+        "brightness": x.reshape(len(x), -1).mean(axis=1).astype(np.float64),
+    }
+
+
+def statistics(
+    vae: Any,
+    x: np.ndarray,
+    k: int,
+    seed: int,
+    y: np.ndarray | None = None,
+    of_images: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Every statistic of STATISTICS for images x [B,C,H,W] (float32 in [0, 1]) with labels y
     [B] on a conditional model (then every statistic is given y: `nll` bounds -log p(x|y)); NaN
-    where the model has none (a plain autoencoder has no KL and no likelihood bound)."""
+    where the model has none (a plain autoencoder has no KL and no likelihood bound).
+    `of_images`: image_statistics(x) when already computed."""
     manifest = vae.manifest
     backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
     n, pixels = len(x), int(np.prod(x.shape[1:]))
@@ -88,16 +105,15 @@ def statistics(vae: Any, x: np.ndarray, k: int, seed: int, y: np.ndarray | None 
     reconstruction = vae.decode(mean, label=y)
     residual = np.abs(reconstruction.astype(np.float64) - x).reshape(n, -1)
     top = max(1, math.ceil(RESIDUAL_SHARE * pixels))
-    sharp = sharpness(x)
-    out = {
-        "recon": -backend.log_likelihood(mean, x, y),
-        "mse": (residual**2).mean(axis=1),
-        "complexity": complexity_nats(x),
-        "sharpness": sharp,
-        "sharpness_gap": sharp - sharpness(reconstruction),
-        "residual_peak": np.partition(residual, pixels - top, axis=1)[:, pixels - top :].mean(axis=1),
-        "brightness": x.reshape(n, -1).mean(axis=1).astype(np.float64),
-    }
+    out = dict(of_images if of_images is not None else image_statistics(x))
+    out.update(
+        {
+            "recon": -backend.log_likelihood(mean, x, y),
+            "mse": (residual**2).mean(axis=1),
+            "sharpness_gap": out["sharpness"] - sharpness(reconstruction),
+            "residual_peak": np.partition(residual, pixels - top, axis=1)[:, pixels - top :].mean(axis=1),
+        }
+    )
     if log_var is None:
         out["nll"] = out["kl"] = np.full(n, np.nan)
     else:
@@ -203,7 +219,10 @@ def marginal_statistics(vae: Any, x: np.ndarray, k: int, seed: int) -> dict[str,
     """A conditional model's statistics of unlabelled images: `nll` of the marginal p(x) over the
     classes, the rest (and `label`) of the most probable class (the lowest reconstruction NLL for a
     plain autoencoder, which has no likelihood bound)."""
-    per_class = [statistics(vae, x, k, seed, np.full(len(x), c, dtype=np.int64)) for c in range(len(vae.classes))]
+    of_images = image_statistics(x)
+    per_class = [
+        statistics(vae, x, k, seed, np.full(len(x), c, dtype=np.int64), of_images) for c in range(len(vae.classes))
+    ]
     if vae.variational:
         joint = class_prior(vae)[:, None] - np.stack([s["nll"] for s in per_class])  # [K, B] log p(x, y)
         best = joint.argmax(axis=0)

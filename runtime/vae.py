@@ -131,10 +131,11 @@ class VAE:
         """(z_mean, z_log_var), each [N, D]; for a plain autoencoder (z, None). A conditional
         model needs each image's `label`: one class (name or index) for all, or one per image."""
         images = as_images(x, self.image_shape)
-        feeds = {ENCODER_INPUT: images}
-        labels = as_labels(label, len(images), self._classes)
-        if labels is not None:
-            feeds[LABEL_INPUT] = labels
+        return self._encode(images, as_labels(label, len(images), self._classes))
+
+    def _encode(self, images: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """encode for checked inputs."""
+        feeds = {ENCODER_INPUT: images} if labels is None else {ENCODER_INPUT: images, LABEL_INPUT: labels}
         outputs = self._encoder.run(feeds)
         return (outputs[0], outputs[1]) if self._variational else (outputs[0], None)
 
@@ -208,7 +209,7 @@ class VAE:
         seed = None if seed is None else check_seed(seed)
         images = as_images(x, self.image_shape)
         labels = as_labels(label, len(images), self._classes)
-        mean, log_var = self.encode(images, labels)
+        mean, log_var = self._encode(images, labels)
         if seed is None or log_var is None:
             return self.decode(mean, labels)
         return self.decode(reparameterize(mean, log_var, posterior_noise(seed, mean.shape)), labels)
