@@ -63,20 +63,23 @@ def batch_of(images: np.ndarray, n: int, dtype: type = np.float32) -> np.ndarray
 Feeds = tuple[np.ndarray, ...]  # a graph's inputs in its order: (x[, y]) or (z[, y])
 
 
-def labelled(model: VAE, arrays: dict[int, np.ndarray], labels: dict[int, np.ndarray] | None) -> dict[int, Feeds]:
-    """Per batch size, the graph inputs: the arrays alone, or with their labels (conditional)."""
-    if not model.conditional:
-        return {b: (a,) for b, a in arrays.items()}
-    if labels is None:
-        raise InputError("expected labels for a conditional model's parity checks, got none")
-    return {b: (a, labels[b]) for b, a in arrays.items()}
+@dataclass(frozen=True)
+class Examples:
+    """Real images for the checks, with their labels and the class count of a conditional model
+    (labels None and classes 0 for an unconditional one)."""
 
+    images: np.ndarray
+    latent_dim: int
+    labels: np.ndarray | None = None
+    classes: int = 0
 
-def random_labels(model: VAE, rng: np.random.Generator, batch_sizes: tuple[int, ...]) -> dict[int, np.ndarray] | None:
-    """Seeded labels of every class for the decoder checks of a conditional model (None otherwise)."""
-    if not model.conditional:
-        return None
-    return {b: rng.integers(0, model.config.num_classes, b).astype(np.int64) for b in batch_sizes}
+    def encoder_feeds(self, images: np.ndarray, labels: np.ndarray | None) -> Feeds:
+        return (images,) if self.labels is None else (images, labels)
+
+    def decoder_feeds(self, z: np.ndarray, rng: np.random.Generator) -> Feeds:
+        """z alone, or with seeded labels of every class (drawn only for a conditional model, so
+        an unconditional model's checks see the numbers they always saw)."""
+        return (z,) if self.labels is None else (z, rng.integers(0, self.classes, len(z)).astype(np.int64))
 
 
 class ReferenceGraph:
@@ -142,16 +145,19 @@ def run_gate(
     model.eval()
     rng = np.random.default_rng(seed)
     encoder, decoder = Graph(graphs["encoder"]), Graph(graphs["decoder"])
+    if model.conditional and test_labels is None:
+        raise InputError("expected the test images' labels for a conditional model's parity gate, got none")
+    labels = test_labels if model.conditional else None
+    examples = Examples(test_images, model.config.latent_dim, labels, model.config.num_classes)
     orders = {b: rng.permutation(len(test_images)) for b in batch_sizes}
-    images = {b: batch_of(test_images[order], b) for b, order in orders.items()}
+    encoder_inputs = {
+        b: examples.encoder_feeds(
+            batch_of(test_images[order], b), None if labels is None else batch_of(labels[order], b, np.int64)
+        )
+        for b, order in orders.items()
+    }
     latents = {b: rng.standard_normal((b, model.config.latent_dim), dtype=np.float32) for b in batch_sizes}
-    image_labels = None
-    if model.conditional:
-        if test_labels is None:
-            raise InputError("expected the test images' labels for a conditional model's parity gate, got none")
-        image_labels = {b: batch_of(test_labels[order], b, np.int64) for b, order in orders.items()}
-    encoder_inputs = labelled(model, images, image_labels)
-    decoder_inputs = labelled(model, latents, random_labels(model, rng, batch_sizes))
+    decoder_inputs = {b: examples.decoder_feeds(z, rng) for b, z in latents.items()}
     checks = graph_checks(
         "encoder",
         lambda *a: torch_encoder(model, *a),

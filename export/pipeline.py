@@ -17,9 +17,9 @@ import numpy as np
 
 from vaeport.export.graphs import check_graph, export_decoder, export_encoder
 from vaeport.export.manifest import build_manifest
-from vaeport.export.parity import failures, run_gate
+from vaeport.export.parity import Examples, failures, run_gate
 from vaeport.export.targets import DEFAULT_TARGET, resolve_target
-from vaeport.export.variants import Examples, fp16_parity, int8_parity, make_fp16, make_int8
+from vaeport.export.variants import fp16_parity, int8_parity, make_fp16, make_int8
 from vaeport.runtime.atomic import atomic_folder, check_creatable, ensure_folder
 from vaeport.runtime.errors import FileAccessError, InputError, ParityError
 from vaeport.runtime.files import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 import onnx
 
 from vaeport.export.graphs import check_graph, portable
-from vaeport.export.parity import BATCH_SIZES, Tolerance, batch_of, compare
+from vaeport.export.parity import BATCH_SIZES, Examples, Tolerance, batch_of, compare
 from vaeport.runtime.errors import ExportError
 from vaeport.runtime.graph import Graph
 
@@ -98,25 +97,6 @@ def to_int8(data: bytes, name: str, calibration: tuple[np.ndarray, ...]) -> byte
     quantized = portable(model)
     check_graph(quantized, name)
     return quantized
-
-
-@dataclass(frozen=True)
-class Examples:
-    """Real images for the variant checks, with their labels and the class count of a conditional
-    model (labels None and classes 0 for an unconditional one)."""
-
-    images: np.ndarray
-    latent_dim: int
-    labels: np.ndarray | None = None
-    classes: int = 0
-
-    def encoder_feeds(self, images: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, ...]:
-        return (images,) if self.labels is None else (images, labels)
-
-    def decoder_feeds(self, z: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        """z alone, or with seeded labels of every class (drawn only for a conditional model, so
-        an unconditional model's checks see the numbers they always saw)."""
-        return (z,) if self.labels is None else (z, rng.integers(0, self.classes, len(z)).astype(np.int64))
 
 
 def fp16_parity(fp32: dict[str, bytes], fp16: dict[str, bytes], examples: Examples, seed: int) -> dict[str, Any]:
