@@ -18,7 +18,10 @@ class TorchModel:
     """A trained torch VAE behind the numpy surface of vaeport.runtime.VAE (for plotting)."""
 
     def __init__(self, model: Any) -> None:
+        from vaeport.train.torch_eval import torch_backend
+
         self.model = model.eval()
+        self.backend = torch_backend(model)  # the torch side of vae-eval: encode, decode_mean
         self.latent_dim = model.config.latent_dim
         self.image_shape = model.config.image_shape
         self.variational = model.variational
@@ -26,30 +29,10 @@ class TorchModel:
         self.conditional = model.conditional
 
     def encode(self, x: np.ndarray, label: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        from vaeport.train.torch_eval import as_labels
-
-        with no_grad():
-            mean, log_var = self.model.encode(from_numpy(np.array(x, dtype=np.float32)), as_labels(label))
-        return mean.numpy(), None if log_var is None else log_var.numpy()
+        return self.backend.encode(x, label)
 
     def decode(self, z: np.ndarray, label: np.ndarray | None = None) -> np.ndarray:
-        from vaeport.train.torch_eval import as_labels
-
-        with no_grad():
-            logits = self.model.decode(from_numpy(np.array(z, dtype=np.float32)), as_labels(label))
-            return logits.sigmoid().numpy()
-
-
-def no_grad() -> Any:
-    import torch
-
-    return torch.no_grad()
-
-
-def from_numpy(array: np.ndarray) -> Any:
-    import torch
-
-    return torch.from_numpy(array)
+        return self.backend.decode_mean(np.asarray(z, dtype=np.float32), label)
 
 
 def open_model(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
