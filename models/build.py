@@ -107,20 +107,11 @@ def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
     return "\n".join(rows)
 
 
-def trained(run_dir: Path, config: TrainConfig) -> bool:
-    """True when run_dir holds a finished run of exactly this config."""
-    try:
-        run = Run.open(run_dir)
-        return run.config == config and len(run.metrics) == config.epochs and run.checkpoint("last").exists()
-    except (OSError, ValueError):
-        return False
-
-
 def build(name: str, recipe: dict, runs: Path, reuse: bool = False) -> None:
     run_dir, model_dir = runs / name, HERE / name
     config = TrainConfig(**recipe["train"])
     print(f"+ {name}: {shlex.join(['vae-train', *config_args(config)])}", flush=True)
-    run = Run(run_dir) if reuse and trained(run_dir, config) else fit(config, run_dir, force=True, quiet=True)
+    run = Run(run_dir) if reuse and Run.finished(run_dir, config) else fit(config, run_dir, force=True, quiet=True)
     # The last checkpoint, not "best": best is chosen on the test set, which would leak it into the model.
     torch_report = evaluate(run, k=100, checkpoint="last")
     save_eval(run_dir / "eval.json", torch_report)

@@ -127,3 +127,12 @@ class Run:
     def checkpoint(self, which: str = "last") -> Path:
         """Path of `last.pt` or `best.pt`."""
         return self.path / {"last": LAST, "best": BEST}[which]
+
+    @classmethod
+    def finished(cls, path: str | Path, config: TrainConfig) -> bool:
+        """True when `path` holds a finished run of exactly this config (all its epochs and last.pt)."""
+        try:
+            run = cls.open(path)
+            return run.config == config and len(run.metrics) == config.epochs and run.checkpoint("last").exists()
+        except (OSError, ValueError):
+            return False

@@ -123,3 +123,18 @@ def test_fit_resume_and_force(tmp_path):
         fit(config, tmp_path / "r")
     assert len(fit(config, tmp_path / "r", force=True, quiet=True).metrics) == 1
     assert len(fit(None, tmp_path / "r", resume=True, quiet=True).metrics) == 1  # already done: nothing to add
+
+
+def test_run_finished_only_for_a_whole_run_of_the_same_config(tmp_path):
+    """models/build.py --reuse and benchmarks/conditional_trials.py --runs skip training on this."""
+    config = TrainConfig(hidden=(16,), latent_dim=2, epochs=2, threads=1)
+    assert not Run.finished(tmp_path / "r", config)  # no folder
+    fit(config.replace(epochs=1), tmp_path / "r", quiet=True)
+    assert not Run.finished(tmp_path / "r", config)  # one epoch of two
+    fit(config, tmp_path / "r", resume=True, quiet=True)
+    assert Run.finished(tmp_path / "r", config)
+    assert not Run.finished(tmp_path / "r", config.replace(seed=1))  # another config
+    (tmp_path / "r" / "last.pt").unlink()
+    assert not Run.finished(tmp_path / "r", config)
+    (tmp_path / "r" / "config.json").write_text("{")
+    assert not Run.finished(tmp_path / "r", config)  # unreadable config: not finished, no crash
