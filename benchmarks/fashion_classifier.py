@@ -1,6 +1,12 @@
-"""The sample-quality judge of benchmarks/conditional.py: a small seeded Fashion-MNIST CNN, trained
-from its recipe here in a minute or two (nothing is downloaded), and the Frechet distance on its
-penultimate features.
+"""The sample-quality judges of benchmarks/conditional.py: small seeded Fashion-MNIST CNNs, trained
+from their recipes here in a minute or two each (nothing is downloaded), and the Frechet distance
+on the penultimate features.
+
+Two recipes share one shape (two 3x3 conv stages of 32 and 64 channels, max-pooled, and a
+128-unit layer): `plain` (Adam 1e-3, 6 epochs; about 91% on the test set) is the judge of record;
+`batchnorm` adds batch normalisation, dropout and a one-cycle learning rate (about 92%) and gives
+a second opinion, because how often samples are "recognised" depends on the judge as well as on
+the samples.
 
 The distance is the FID formula (Heusel et al. 2017) on this classifier's 128 features instead of
 Inception-v3's 2048: comparable between models scored with this same classifier, not with
@@ -16,30 +22,49 @@ import numpy as np
 import torch
 from torch import nn
 
-# The recipe: two 3x3 conv stages (32, 64 channels, max-pooled) and a 128-unit layer, Adam 1e-3,
-# batch 128, 6 epochs, seed 0.
 EPOCHS = 6
 BATCH = 128
-LR = 1e-3
 SEED = 0
 FEATURES = 128
 
 
+@dataclass(frozen=True)
+class Recipe:
+    about: str
+    batchnorm: bool  # BatchNorm after each conv, dropout 0.25 before both linear layers
+    lr: float  # Adam; the peak of the one-cycle schedule when one_cycle
+    one_cycle: bool
+
+
+RECIPES = {
+    "plain": Recipe("2 conv stages + 128 units, Adam 1e-3, 6 epochs, seed 0", False, 1e-3, False),
+    "batchnorm": Recipe(
+        "the same with BatchNorm and dropout 0.25, Adam with a one-cycle lr peaking at 2e-3, 6 epochs, seed 0",
+        True,
+        2e-3,
+        True,
+    ),
+}
+
+
+def conv_stage(c_in: int, c_out: int, batchnorm: bool) -> list[nn.Module]:
+    norm = [nn.BatchNorm2d(c_out)] if batchnorm else []
+    return [nn.Conv2d(c_in, c_out, 3, padding=1), *norm, nn.ReLU(), nn.MaxPool2d(2)]
+
+
 class FashionCNN(nn.Module):
-    def __init__(self, classes: int = 10) -> None:
+    def __init__(self, classes: int = 10, batchnorm: bool = False) -> None:
         super().__init__()
+        dropout = [nn.Dropout(0.25)] if batchnorm else []
         self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (N, 32, 14, 14)
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),  # (N, 64, 7, 7)
+            *conv_stage(1, 32, batchnorm),  # (N, 32, 14, 14)
+            *conv_stage(32, 64, batchnorm),  # (N, 64, 7, 7)
             nn.Flatten(),
+            *dropout,
             nn.Linear(64 * 7 * 7, FEATURES),
             nn.ReLU(),  # (N, 128): the features the Frechet distance uses
         )
-        self.head = nn.Linear(FEATURES, classes)
+        self.head = nn.Sequential(*dropout, nn.Linear(FEATURES, classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
@@ -70,11 +95,16 @@ class Judge:
         return self._run(images, "features").astype(np.float64)
 
 
-def train_judge(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray) -> Judge:
-    """Train the recipe (seeded: the same weights on the same machine and torch) and test it."""
+def train_judge(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, recipe: str = "plain"
+) -> Judge:
+    """Train a recipe of RECIPES (seeded: the same weights on the same machine and torch) and test it."""
+    spec = RECIPES[recipe]
     torch.manual_seed(SEED)
-    model = FashionCNN()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    model = FashionCNN(batchnorm=spec.batchnorm)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    steps = EPOCHS * -(-len(train_x) // BATCH)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, spec.lr, total_steps=steps) if spec.one_cycle else None
     x, y = torch.from_numpy(train_x), torch.from_numpy(train_y.astype(np.int64))
     order = torch.Generator().manual_seed(SEED)
     started = time.perf_counter()
@@ -87,6 +117,8 @@ def train_judge(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, te
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
     seconds = time.perf_counter() - started
     judge = Judge(model, 0.0, seconds)
     judge.test_accuracy = float((judge.predict(test_x) == test_y).mean())

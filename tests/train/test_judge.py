@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from fashion_classifier import FEATURES, frechet_distance, train_judge
+from fashion_classifier import FEATURES, RECIPES, frechet_distance, train_judge
 
 from vaeport.train.datasets import load_dataset
 
@@ -36,8 +36,11 @@ def test_frechet_distance_with_dead_features():
     assert 0.0 <= frechet_distance(a, b) < 0.1
 
 
-def test_judge_learns_the_classes(tmp_path):
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_judge_learns_the_classes(tmp_path, recipe):
     data = load_dataset("mnist", data_dir=write_idx_set(tmp_path / "idx", n_train=400, n_test=100))
-    judge = train_judge(data.train, data.train_labels, data.test, data.test_labels)
+    judge = train_judge(data.train, data.train_labels, data.test, data.test_labels, recipe)
     assert judge.test_accuracy > 0.9  # four well-separated quadrant classes
     assert judge.features(data.test[:7]).shape == (7, FEATURES)
+    # eval mode (BatchNorm's running statistics, no dropout): an image's label does not depend on its batch
+    np.testing.assert_array_equal(judge.predict(data.test[:5]), judge.predict(data.test)[:5])
