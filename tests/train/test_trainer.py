@@ -62,8 +62,18 @@ def test_same_seed_same_numbers(tmp_path, digits):
         assert torch.equal(wa, wb), name
 
 
+@pytest.fixture
+def sigint_handled():
+    """Python's own Ctrl-C handler for the test, whatever the suite was started with: a suite started
+    as a background job without job control (`make test &` from a script) inherits SIGINT ignored,
+    and the trainer rightly keeps an ignored SIGINT ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("arch", ["mlp", "conv"])
-def test_resume_after_interrupt_matches_uninterrupted(tmp_path, digits, arch):
+def test_resume_after_interrupt_matches_uninterrupted(tmp_path, digits, arch, sigint_handled):
     hidden = (8,) if arch == "conv" else (32,)
     (tmp_path / "full").mkdir()
     full = Trainer(config(epochs=3, arch=arch, hidden=hidden), digits, tmp_path / "full", show_progress=False)
@@ -86,6 +96,23 @@ def test_resume_after_interrupt_matches_uninterrupted(tmp_path, digits, arch):
     for (name, wa), wb in zip(weights(full).items(), weights(resumed).values(), strict=True):
         assert torch.equal(wa, wb), name
     assert [r["test_neg_elbo"] for r in history] == [r["test_neg_elbo"] for r in full.progress.history]
+
+
+def test_an_ignored_sigint_stays_ignored(tmp_path, digits):
+    """A background job started without job control ignores Ctrl-C; training must not take it over."""
+
+    def interrupt(epoch, step):
+        if step == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        trainer = Trainer(config(epochs=2), digits, tmp_path, show_progress=False, on_step=interrupt)
+        history = trainer.fit()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert [row["epoch"] for row in history] == [1, 2]
 
 
 def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
