@@ -86,8 +86,7 @@ def marginal_bound(vae: VAE, images: np.ndarray, k: int, batch: int = 200) -> fl
         joint = []
         for c in range(len(vae.classes or ())):
             y = np.full(len(x), c, dtype=np.int64)
-            mean, log_var = vae.encode(x, label=y)
-            joint.append(log_prior[c] - iwae_nll(log_weights(backend, x, mean, log_var, eps, y)[1]))
+            joint.append(log_prior[c] - iwae_nll(log_weights(backend, x, vae.posterior(x, label=y), eps, y)[1]))
         stacked = np.stack(joint)  # [K, B] log p(x, y)
         peak = stacked.max(0)
         total += float(-(peak + np.log(np.exp(stacked - peak).sum(0))).sum())

@@ -30,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, print_table, write_result
 from fashion_classifier import RECIPES, Judge, train_judge
 
-from vaeport.runtime.sampling import prior_latents
 from vaeport.train import Run, TrainConfig, fit
 from vaeport.train.datasets import load_dataset
 from vaeport.train.load import load_run
@@ -58,10 +57,11 @@ def trial_settings(changes: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 def judged_samples(run_dir: Path, judge: Judge) -> dict[str, Any]:
     """Label accuracy of the run's last checkpoint: PER_CLASS samples per class, the same latents."""
-    model, config, _ = load_run(run_dir, "last")
+    model, _, _ = load_run(run_dir, "last")
     classes = model.config.classes or ()
-    decode = torch_backend(model).decode_mean
-    z = prior_latents(SEED, 0, PER_CLASS, config.latent_dim)
+    backend = torch_backend(model)
+    decode = backend.decode_mean
+    z = backend.prior.sample(backend.prior.noise(SEED, 0, PER_CLASS))  # the model's own prior
     per_class = {
         name: float((judge.predict(decode(z, np.full(PER_CLASS, c, dtype=np.int64))) == c).mean())
         for c, name in enumerate(classes)

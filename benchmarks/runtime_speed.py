@@ -78,20 +78,20 @@ def sgemm_gflops(n: int = 2048, repeats: int = 5) -> float:
 DECODE_CHILD = """
 import json, sys, time
 which, model_dir, run_dir, batches = sys.argv[1], sys.argv[2], sys.argv[3], [int(b) for b in sys.argv[4:]]
-from vaeport.runtime.sampling import prior_latents
 if which == "torch":
     import torch
     from pathlib import Path
     from vaeport.train.load import load_run
+    from vaeport.train.torch_eval import numpy_prior
     from vaeport.train.vae import DecoderImage
     model = load_run(Path(run_dir))[0]
-    decoder, latent_dim = DecoderImage(model.decoder).eval(), model.config.latent_dim
+    decoder, prior = DecoderImage(model.decoder).eval(), numpy_prior(model)
     torch.inference_mode().__enter__()
-    make = lambda b: (lambda z=torch.from_numpy(prior_latents(0, 0, b, latent_dim)): decoder(z))
+    make = lambda b: (lambda z=torch.from_numpy(prior.sample(prior.noise(0, 0, b))): decoder(z))
 else:
     from vaeport.runtime import VAE
     vae = VAE.load(model_dir, device="cpu")
-    make = lambda b: (lambda z=prior_latents(0, 0, b, vae.latent_dim): vae.decode(z))
+    make = lambda b: (lambda z=vae.sample_latent(b, seed=0): vae.decode(z))
 rates = {}
 for batch in batches:
     call, loops = make(batch), max(1, 2048 // batch)  # enough work per timing at small batches
@@ -217,12 +217,11 @@ RAW_LOOP = (
     + """
 import sys, time
 from vaeport.runtime import VAE
-from vaeport.runtime.sampling import prior_latents
 vae = VAE.load(sys.argv[1], device="cpu")
 n, batch, chunk = int(sys.argv[2]), 256, 10_000
 t = time.perf_counter()
 for c in range(0, n, chunk):
-    z = prior_latents(0, c, min(chunk, n - c), vae.latent_dim)  # drawn as vae-generate draws them
+    z = vae.sample_latent(min(chunk, n - c), seed=0, start=c)  # drawn as vae-generate draws them
     for s in range(0, len(z), batch):
         vae.decode(z[s : s + batch])
 print(n / (time.perf_counter() - t), peak_rss_mb())

@@ -1,7 +1,7 @@
-"""vaeport.export: torch -> ONNX for the encoder and the decoder, graph checks, the parity gate,
-fp16/int8 variants and `vae-export`. Importing this package does not import torch; `export` does.
+"""vaeport.export: torch -> ONNX for every graph role of a model family, graph checks, the parity
+gate, fp16/int8 variants and `vae-export`. Importing this package does not import torch; `export` does.
 
-    from vaeport.export import export
+    from vaeport.export import ExportOptions, export
     folder = export("runs/fmnist", "models/fmnist", fp16=True)
 """
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from vaeport.export.options import ExportOptions
+
 if TYPE_CHECKING:
     from vaeport.export.pipeline import export
 
-__all__ = ["export"]
+__all__ = ["ExportOptions", "export"]
 
 
 def __getattr__(name: str) -> Any:

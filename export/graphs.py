@@ -1,4 +1,4 @@
-"""Export the Encoder and the Decoder to ONNX with the dynamo exporter, then check the graphs."""
+"""Export each graph role of a model (train/families.py) to ONNX with the dynamo exporter, then check the graphs."""
 
 from __future__ import annotations
 
@@ -15,18 +15,11 @@ from torch import nn
 from vaeport.export.legacy import LEGACY_OPSET, to_legacy
 from vaeport.export.targets import EXPORT_OPSETS
 from vaeport.runtime.errors import ExportError
-from vaeport.runtime.files import (
-    DECODER_INPUT,
-    DECODER_OUTPUT,
-    ENCODER_INPUT,
-    ENCODER_OUTPUTS_AE,
-    ENCODER_OUTPUTS_VAE,
-    LABEL_INPUT,
-)
-from vaeport.train.vae import VAE, DecoderImage
+from vaeport.runtime.families import family
+from vaeport.train.families import shapes, torch_roles
+from vaeport.train.vae import VAE
 
 BATCH_DIM = "N"
-EXAMPLE_BATCH = 2  # export with a batch of 2 so that the batch axis cannot be specialized to 1
 RANDOM_OPS = {
     "RandomNormal",
     "RandomNormalLike",
@@ -123,29 +116,18 @@ def _quiet_logger(name: str):
         logger.setLevel(level)
 
 
-def encoder_outputs(model: VAE) -> tuple[str, ...]:
-    return ENCODER_OUTPUTS_VAE if model.variational else ENCODER_OUTPUTS_AE
-
-
-def example_labels(model: VAE) -> tuple[tuple[torch.Tensor, ...], tuple[str, ...]]:
-    """The label input of a conditional model's graphs (int64 class indices [N]), or nothing."""
-    if not model.conditional:
-        return (), ()
-    labels = torch.arange(EXAMPLE_BATCH, dtype=torch.int64) % model.config.num_classes
-    return (labels,), (LABEL_INPUT,)
-
-
-def export_encoder(model: VAE, opset: int) -> bytes:
-    example = torch.rand(EXAMPLE_BATCH, *model.config.image_shape, generator=torch.Generator().manual_seed(0))
-    labels, names = example_labels(model)
-    return to_onnx(model.encoder, (example, *labels), (ENCODER_INPUT, *names), encoder_outputs(model), opset)
-
-
-def export_decoder(model: VAE, opset: int) -> bytes:
-    example = torch.randn(EXAMPLE_BATCH, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
-    labels, names = example_labels(model)
-    decoder = DecoderImage(model.decoder)
-    return to_onnx(decoder, (example, *labels), (DECODER_INPUT, *names), (DECODER_OUTPUT,), opset)
+def export_role(model: VAE, role: str, opset: int) -> bytes:
+    """The graph of one role of the model's family, its inputs and outputs named as the runtime's
+    family says (runtime/families.py)."""
+    inputs, outputs = family(model.config.kind).role(role).io(shapes(model))
+    torch_role = torch_roles(model)[role]
+    return to_onnx(
+        torch_role.module(model),
+        torch_role.examples(model),
+        tuple(name for name, _ in inputs),
+        tuple(name for name, _ in outputs),
+        opset,
+    )
 
 
 def all_op_types(model: onnx.ModelProto) -> set[str]:

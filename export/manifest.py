@@ -38,7 +38,7 @@ def build_manifest(
     parity: dict[str, Any],
     class_counts: Any = None,
 ) -> dict[str, Any]:
-    """The manifest for `files` (file name -> bytes) grouped into `graphs` (variant -> part -> file);
+    """The manifest for `files` (file name -> bytes) grouped into `graphs` (variant -> role -> file);
     `class_counts`: a conditional model's training images per class."""
     c, h, w = model.config.image_shape
     history = record.get("history") or []
@@ -50,6 +50,7 @@ def build_manifest(
         "image": {"channels": c, "height": h, "width": w, "dtype": "float32", "value_range": [0.0, 1.0]},
         "model": {
             "kind": model.config.kind,
+            "prior": model.config.prior,
             "latent_dim": model.config.latent_dim,
             "likelihood": model.config.likelihood,
             "gaussian_scale": None if scale is None else float(scale.detach()),
@@ -65,7 +66,7 @@ def build_manifest(
         },
         "classes": list(model.config.classes) if model.conditional else None,
         "class_counts": None if class_counts is None else [int(c) for c in class_counts],
-        "inputs": graph_inputs(files[graphs["fp32"]["encoder"]], files[graphs["fp32"]["decoder"]]),
+        "inputs": {role: io_specs(onnx.load_from_string(files[f]))["inputs"] for role, f in graphs["fp32"].items()},
         "opset": opset,
         "target": {
             "name": target.name,
@@ -79,14 +80,6 @@ def build_manifest(
         "parity": parity,
         "versions": package_versions("vaeport", "torch", "onnx", "onnxscript", "onnxruntime", "numpy"),
         "training": training_section(cfg, record, (c, h, w), history),
-    }
-
-
-def graph_inputs(encoder: bytes, decoder: bytes) -> dict[str, list[dict[str, Any]]]:
-    """Every input of each graph (name, shape with "N", dtype), for readers that feed them."""
-    return {
-        part: io_specs(onnx.load_from_string(data))["inputs"]
-        for part, data in (("encoder", encoder), ("decoder", decoder))
     }
 
 

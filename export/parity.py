@@ -1,29 +1,58 @@
-"""The parity gate: torch eager vs ONNX Runtime (CPU) vs onnx.reference, on seeded real inputs.
+"""The parity gate: torch eager vs ONNX Runtime (CPU) vs onnx.reference, on seeded real inputs,
+for every graph role of the model's family (runtime/families.py).
 
 Tolerance (fp32): an element passes when |onnx - torch| <= atol + rtol * |torch| with rtol 1e-3
 and atol 1e-4 (numpy.allclose's rule). Pixels live in [0, 1] and latents are O(1), so 1e-4 is
 ~1000x float32 round-off on these magnitudes, yet far below any visible or metric-relevant change;
-the relative part covers the few large-magnitude log-variances. Reusable on its own:
+the relative part covers the few large-magnitude log-variances.
 
-    report = run_gate(model, {"encoder": enc_bytes, "decoder": dec_bytes}, test_images)
+The figures it records (max and mean |difference|) go into vae.json, so they must not depend on
+the exporting process: torch and ONNX Runtime run on one thread here, whatever the caller set
+(a multi-threaded matmul may sum in another order). Reusable on its own:
+
+    report = run_gate(model, {"encoder": enc_bytes, "decoder": dec_bytes}, Examples(images, latent_dim))
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from vaeport.export.feeds import Examples, Feeds, seeded_feeds
+from vaeport.runtime.distributions import DiagonalGaussian
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.files import ENCODER_INPUT
 from vaeport.runtime.graph import Graph
-from vaeport.runtime.sampling import posterior_noise, reparameterize
+from vaeport.runtime.sampling import posterior_noise
+from vaeport.runtime.session import SessionSettings
+from vaeport.train import distributions as torch_distributions
+from vaeport.train.families import shapes, torch_roles
 from vaeport.train.vae import VAE, DecoderImage
-from vaeport.train.vae import reparameterize as torch_reparameterize
 
 BATCH_SIZES = (1, 7, 64)
 REFERENCE_BATCH = 7  # onnx.reference is a slow pure-Python interpreter: one small batch
+CHECK_SETTINGS = SessionSettings(device="cpu", threads=1)  # every check's sessions: reproducible figures
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one intra-op thread for the duration (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def check_graph_session(data: bytes) -> Graph:
+    """A graph's session as every check runs it: CPU, one thread."""
+    return Graph(data, CHECK_SETTINGS)
 
 
 @dataclass(frozen=True)
@@ -55,33 +84,6 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tol: Tolerance, **labe
     }
 
 
-def batch_of(images: np.ndarray, n: int, dtype: type = np.float32) -> np.ndarray:
-    """The first n images (or labels), cycling when fewer exist."""
-    return np.resize(images, (n, *images.shape[1:])).astype(dtype)
-
-
-Feeds = tuple[np.ndarray, ...]  # a graph's inputs in its order: (x[, y]) or (z[, y])
-
-
-@dataclass(frozen=True)
-class Examples:
-    """Real images for the checks, with their labels and the class count of a conditional model
-    (labels None and classes 0 for an unconditional one)."""
-
-    images: np.ndarray
-    latent_dim: int
-    labels: np.ndarray | None = None
-    classes: int = 0
-
-    def encoder_feeds(self, images: np.ndarray, labels: np.ndarray | None) -> Feeds:
-        return (images,) if self.labels is None else (images, labels)
-
-    def decoder_feeds(self, z: np.ndarray, rng: np.random.Generator) -> Feeds:
-        """z alone, or with seeded labels of every class (drawn only for a conditional model, so
-        an unconditional model's checks see the numbers they always saw)."""
-        return (z,) if self.labels is None else (z, rng.integers(0, self.classes, len(z)).astype(np.int64))
-
-
 class ReferenceGraph:
     """onnx.reference's interpreter over graph bytes (the spec's own semantics)."""
 
@@ -97,21 +99,11 @@ class ReferenceGraph:
         return list(self.evaluator.run(None, dict(zip(self.inputs, arrays, strict=True))))
 
 
-@torch.no_grad()
-def torch_encoder(model: VAE, *inputs: np.ndarray) -> list[np.ndarray]:
-    return [t.numpy() for t in model.encoder(*(torch.from_numpy(a) for a in inputs))]
-
-
-@torch.no_grad()
-def torch_decoder(model: VAE, *inputs: np.ndarray) -> list[np.ndarray]:
-    return [DecoderImage(model.decoder)(*(torch.from_numpy(a) for a in inputs)).numpy()]
-
-
 def graph_checks(
     part: str,
     reference: Any,
     graph: Graph,
-    inputs: dict[int, Feeds],
+    inputs: dict[int, tuple[np.ndarray, ...]],
     tol: Tolerance,
     against: str,
     interpreter: ReferenceGraph | None = None,
@@ -129,55 +121,73 @@ def graph_checks(
     return checks
 
 
+def torch_runner(module: torch.nn.Module):
+    """The module as a graph-like callable: numpy inputs in graph order -> list of numpy outputs."""
+
+    @torch.no_grad()
+    def run(*inputs: np.ndarray) -> list[np.ndarray]:
+        out = module(*(torch.from_numpy(a) for a in inputs))
+        return [t.numpy() for t in (out if isinstance(out, tuple) else (out,))]
+
+    return run
+
+
+def role_inputs(model: VAE) -> dict[str, Any]:
+    """Each role's input spec (runtime/families.py) for this model."""
+    from vaeport.runtime.families import family
+
+    fam, s = family(model.config.kind), shapes(model)
+    return {role.name: role.io(s)[0] for role in fam.roles}
+
+
+def model_examples(model: VAE, images: np.ndarray, labels: np.ndarray | None) -> Examples:
+    """`images` (with their `labels` for a conditional model) as the checks' Examples."""
+    if model.conditional and labels is None:
+        raise InputError("expected the test images' labels for a conditional model's parity gate, got none")
+    return Examples(images, model.config.latent_dim, labels if model.conditional else None, model.config.num_classes)
+
+
+def torch_outputs(model: VAE, feeds: dict[str, Feeds]) -> dict[str, list[np.ndarray]]:
+    """Torch eager's outputs of every role for `feeds` (role -> inputs by name)."""
+    model.eval()
+    roles = torch_roles(model)
+    with one_thread():
+        return {role: torch_runner(roles[role].module(model))(*f.values()) for role, f in feeds.items()}
+
+
 def run_gate(
     model: VAE,
     graphs: dict[str, bytes],
-    test_images: np.ndarray,
+    examples: Examples,
     seed: int = 0,
     tol: Tolerance = FP32,
     batch_sizes: tuple[int, ...] = BATCH_SIZES,
     use_reference: bool = True,
-    test_labels: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Torch eager vs ONNX Runtime CPU (and onnx.reference) for both graphs, plus the random path.
-    A conditional model's encoder is fed the test images' own labels (`test_labels`), its decoder
-    seeded labels of every class."""
+    """Torch eager vs ONNX Runtime CPU (and onnx.reference) for every graph role, plus the random
+    path. The inputs come from export/feeds.py: a conditional model's encoder gets the test
+    images' own labels, its decoder seeded labels of every class."""
     model.eval()
     rng = np.random.default_rng(seed)
-    encoder, decoder = Graph(graphs["encoder"]), Graph(graphs["decoder"])
-    if model.conditional and test_labels is None:
-        raise InputError("expected the test images' labels for a conditional model's parity gate, got none")
-    labels = test_labels if model.conditional else None
-    examples = Examples(test_images, model.config.latent_dim, labels, model.config.num_classes)
-    orders = {b: rng.permutation(len(test_images)) for b in batch_sizes}
-    encoder_inputs = {
-        b: examples.encoder_feeds(
-            batch_of(test_images[order], b), None if labels is None else batch_of(labels[order], b, np.int64)
-        )
-        for b, order in orders.items()
-    }
-    latents = {b: rng.standard_normal((b, model.config.latent_dim), dtype=np.float32) for b in batch_sizes}
-    decoder_inputs = {b: examples.decoder_feeds(z, rng) for b, z in latents.items()}
-    checks = graph_checks(
-        "encoder",
-        lambda *a: torch_encoder(model, *a),
-        encoder,
-        encoder_inputs,
-        tol,
-        "onnxruntime-cpu",
-        ReferenceGraph(graphs["encoder"]) if use_reference else None,
-    )
-    checks += graph_checks(
-        "decoder",
-        lambda *a: torch_decoder(model, *a),
-        decoder,
-        decoder_inputs,
-        tol,
-        "onnxruntime-cpu",
-        ReferenceGraph(graphs["decoder"]) if use_reference else None,
-    )
-    if model.variational:
-        checks.append(random_path_check(model, encoder, decoder, encoder_inputs[max(batch_sizes)], seed, tol))
+    inputs = role_inputs(model)
+    feeds = {b: seeded_feeds(inputs, examples, b, rng) for b in batch_sizes}
+    roles = torch_roles(model)
+    opened = {role: check_graph_session(graphs[role]) for role in inputs}
+    checks = []
+    with one_thread():
+        for role in inputs:
+            checks += graph_checks(
+                role,
+                torch_runner(roles[role].module(model)),
+                opened[role],
+                {b: tuple(f[role].values()) for b, f in feeds.items()},
+                tol,
+                "onnxruntime-cpu",
+                ReferenceGraph(graphs[role]) if use_reference else None,
+            )
+        if model.variational:
+            largest = feeds[max(batch_sizes)]["encoder"]
+            checks.append(random_path_check(model, opened["encoder"], opened["decoder"], largest, seed, tol))
     return {
         "tolerance": {**asdict(tol), "rule": "|onnx - torch| <= atol + rtol * |torch|"},
         "batch_sizes": list(batch_sizes),
@@ -190,16 +200,18 @@ def run_gate(
 def random_path_check(
     model: VAE, encoder: Graph, decoder: Graph, feeds: Feeds, seed: int, tol: Tolerance
 ) -> dict[str, Any]:
-    """Same eps into torch's reparameterize + decoder and into the runtime's numpy sampling + ONNX
-    (`feeds`: the images, and their labels for a conditional model, which both graphs get)."""
-    x, labels = feeds[0], feeds[1:]
+    """Same eps into torch's posterior sample + decoder and into the runtime's numpy posterior
+    sample + ONNX (`feeds`: the images, and their labels for a conditional model, which both
+    graphs get)."""
+    x = feeds[ENCODER_INPUT]
+    labels = tuple(a for name, a in feeds.items() if name != ENCODER_INPUT)
     torch_labels = tuple(torch.from_numpy(y) for y in labels)
     mean_t, log_var_t = model.encoder(torch.from_numpy(x), *torch_labels)
     eps = posterior_noise(seed, tuple(mean_t.shape))
-    z_t = torch_reparameterize(mean_t, log_var_t, torch.from_numpy(eps))
+    z_t = torch_distributions.DiagonalGaussian(mean_t, log_var_t).sample(torch.from_numpy(eps))
     torch_images = DecoderImage(model.decoder)(z_t, *torch_labels)
-    mean, log_var = encoder(*feeds)
-    onnx_images = decoder(reparameterize(mean, log_var, eps), *labels)[0]
+    mean, log_var = encoder(*feeds.values())
+    onnx_images = decoder(DiagonalGaussian(mean, log_var).sample(eps), *labels)[0]
     return compare(
         torch_images.numpy(),
         onnx_images,

@@ -9,59 +9,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vaeport.export.graphs import check_graph, export_decoder, export_encoder
+from vaeport.export.feeds import Examples
+from vaeport.export.graphs import check_graph, export_role
 from vaeport.export.manifest import build_manifest
-from vaeport.export.parity import Examples, failures, run_gate
-from vaeport.export.targets import DEFAULT_TARGET, resolve_target
+from vaeport.export.options import ExportOptions
+from vaeport.export.parity import failures, model_examples, run_gate
+from vaeport.export.targets import resolve_target
 from vaeport.export.variants import fp16_parity, int8_parity, make_fp16, make_int8
 from vaeport.runtime.atomic import atomic_folder, check_creatable, ensure_folder
 from vaeport.runtime.errors import FileAccessError, InputError, ParityError
-from vaeport.runtime.files import DECODER_FILE, ENCODER_FILE, MANIFEST_FILE
+from vaeport.runtime.families import family
+from vaeport.runtime.files import MANIFEST_FILE, graph_file
 from vaeport.runtime.inputs import check_seed
 from vaeport.runtime.manifest import read_verified, verify_folder
 from vaeport.train.datasets import ImageData, load_run_data
-from vaeport.train.load import CHECKPOINTS, load_run
+from vaeport.train.load import load_run
 from vaeport.train.run_folder import Run
 from vaeport.train.vae import VAE
 
-VARIANT_FILES = {
-    "fp32": {"encoder": ENCODER_FILE, "decoder": DECODER_FILE},
-    "fp16": {"encoder": "encoder.fp16.onnx", "decoder": "decoder.fp16.onnx"},
-    "int8": {"encoder": "encoder.int8.onnx", "decoder": "decoder.int8.onnx"},
-}
 Log = Callable[[str], None]
-
-
-@dataclass
-class ExportOptions:
-    target: str = DEFAULT_TARGET  # export/targets.py
-    opset: int | None = None  # another opset for the portable target
-    fp16: bool = False
-    int8: bool = False
-    calibration_size: int = 256
-    name: str | None = None
-    force: bool = False
-    seed: int = 0
-    data_dir: str | None = None
-    checkpoint: str = "best"
-    require_variants: bool = False  # a refused fp16/int8 variant fails the export instead of being left out
-
-
-def check_options(options: ExportOptions) -> None:
-    resolve_target(options.target, options.opset)
-    check_seed(options.seed)
-    if options.checkpoint not in CHECKPOINTS:
-        raise InputError(f"expected checkpoint to be one of {', '.join(CHECKPOINTS)}, got {options.checkpoint!r}")
-    if isinstance(options.calibration_size, bool) or not isinstance(options.calibration_size, int):
-        raise InputError(f"expected calibration_size to be a positive integer, got {options.calibration_size!r}")
-    if options.calibration_size < 1:
-        raise InputError(f"expected calibration_size to be a positive integer, got {options.calibration_size}")
 
 
 def check_destination(out: Path, force: bool) -> None:
@@ -90,55 +61,32 @@ def load_data(cfg: Any, data_dir: str | None, model: VAE | None = None) -> Image
 
 
 def test_examples(model: VAE, data: ImageData) -> Examples:
-    """The test images (with labels, for a conditional model) the variants are checked on."""
-    conditional = model.conditional
-    return Examples(
-        data.test,
-        model.config.latent_dim,
-        data.test_labels if conditional else None,
-        model.config.num_classes,
-    )
+    """The test images (with labels, for a conditional model) the gate and the variants are checked on."""
+    return model_examples(model, data.test, data.test_labels)
 
 
 def export(
     run: Run | str | Path,
     out: str | Path,
+    options: ExportOptions | None = None,
     *,
-    fp16: bool = False,
-    int8: bool = False,
-    target: str = DEFAULT_TARGET,
-    opset: int | None = None,
-    name: str | None = None,
-    force: bool = False,
-    checkpoint: str = "best",
-    seed: int = 0,
-    data_dir: str | Path | None = None,
-    calibration_size: int = 256,
-    require_variants: bool = False,
     log: Log | None = None,
+    **settings: Any,
 ) -> Path:
-    """Export a run folder's encoder and decoder to a verified model folder at `out`; returns `out`.
+    """Export every graph of a run folder's model (encoder and decoder for a VAE) to a verified
+    model folder at `out`; returns `out`.
 
-    `target` picks the opset and graph forms for the runtimes the folder must load in
-    (export/targets.py: "portable", the default, or "legacy"); `opset` exports the portable forms
-    at another opset (18-23). The fp32 graphs must pass the parity gate (else `ParityError`,
-    nothing written). An fp16 or int8 variant that misses its tolerance is left out, its figures
-    recorded in the manifest's parity section and reported through `log`, unless
-    require_variants=True makes it a `ParityError` too. Everything is written to a temporary
-    folder and renamed into place."""
-    options = ExportOptions(
-        target=target,
-        opset=opset,
-        fp16=fp16,
-        int8=int8,
-        calibration_size=calibration_size,
-        name=name,
-        force=force,
-        seed=seed,
-        data_dir=str(data_dir) if data_dir else None,
-        checkpoint=checkpoint,
-        require_variants=require_variants,
-    )
+    Settings are ExportOptions' fields (export/options.py), given as `options` or as keywords
+    (`fp16=True`, `target="legacy"`, ...), the same as vae-export's options. `target` picks the
+    opset and graph forms for the runtimes the folder must load in (export/targets.py: "portable",
+    the default, or "legacy"); `opset` exports the portable forms at another opset (18-23). The
+    fp32 graphs must pass the parity gate (else `ParityError`, nothing written). An fp16 or int8
+    variant that misses its tolerance is left out, its figures recorded in the manifest's parity
+    section and reported through `log`, unless require_variants=True makes it a `ParityError` too.
+    Everything is written to a temporary folder and renamed into place."""
+    if options is not None and settings:
+        raise InputError("expected ExportOptions or keyword settings, got both")
+    options = options or ExportOptions.from_keywords(settings)
     out = Path(out)
     export_run(Path(run.path if isinstance(run, Run) else run), out, options, log or (lambda _: None))
     return out
@@ -146,25 +94,24 @@ def export(
 
 def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> dict[str, Any]:
     """`export`'s work; returns the manifest written."""
-    check_options(options)
     target, opset = resolve_target(options.target, options.opset)
     check_destination(out, options.force)
     model, cfg, record = load_run(run_dir, options.checkpoint)
     data = load_data(cfg, options.data_dir, model)
-    labels = data.test_labels if model.conditional else None
+    examples = test_examples(model, data)
+    roles = family(model.config.kind).role_names
 
-    log(f"exporting {run_dir} ({record['checkpoint']}) for target {target.name}, opset {opset}")
-    fp32 = {"encoder": export_encoder(model, opset), "decoder": export_decoder(model, opset)}
-    for part, data_bytes in fp32.items():
-        check_graph(data_bytes, VARIANT_FILES["fp32"][part])
+    log(f"exporting {run_dir} ({record['checkpoint']}) for target {target.name}, opset {opset}: {', '.join(roles)}")
+    fp32 = {role: export_role(model, role, opset) for role in roles}
+    for role, data_bytes in fp32.items():
+        check_graph(data_bytes, graph_file(role))
     log("parity gate: torch eager vs onnxruntime-cpu vs onnx.reference")
-    parity: dict[str, Any] = {"fp32": run_gate(model, fp32, data.test, seed=options.seed, test_labels=labels)}
+    parity: dict[str, Any] = {"fp32": run_gate(model, fp32, examples, seed=options.seed)}
     if not parity["fp32"]["passed"]:
         raise ParityError("parity gate failed: " + "; ".join(failures(parity["fp32"])))
-    files = {VARIANT_FILES["fp32"][part]: b for part, b in fp32.items()}
-    graphs = {"fp32": dict(VARIANT_FILES["fp32"])}
+    files = {graph_file(role): b for role, b in fp32.items()}
+    graphs = {"fp32": {role: graph_file(role) for role in roles}}
     variants: dict[str, Callable[[], tuple[dict[str, bytes], dict[str, Any]]]] = {}
-    examples = test_examples(model, data)
     if options.fp16:
         variants["fp16"] = lambda: make_fp16(fp32, examples, options.seed)
     if options.int8:
@@ -186,8 +133,8 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
                 raise ParityError(refusal)
             log(f"warning: {refusal}; the folder is written without it (require_variants makes this an error)")
             continue
-        files.update({VARIANT_FILES[variant][part]: b for part, b in variant_graphs.items()})
-        graphs[variant] = dict(VARIANT_FILES[variant])
+        files.update({graph_file(role, variant): b for role, b in variant_graphs.items()})
+        graphs[variant] = {role: graph_file(role, variant) for role in roles}
     counts = np.bincount(data.train_labels, minlength=model.config.num_classes) if model.conditional else None
     manifest = build_manifest(
         options.name or out.name, model, cfg, record, target, opset, files, graphs, parity, counts
@@ -253,12 +200,11 @@ def verify_against(
         )
     data = load_data(cfg, str(data_dir) if data_dir else None, model)
     graph_bytes = {
-        variant: {part: read_verified(manifest, manifest.graph_file(variant, part)) for part in ("encoder", "decoder")}
+        variant: {role: read_verified(manifest, manifest.graph_file(variant, role)) for role in manifest.roles}
         for variant in manifest.variants
     }
-    labels = data.test_labels if model.conditional else None
-    report = {"fp32": run_gate(model, graph_bytes["fp32"], data.test, seed=seed, test_labels=labels)}
     examples = test_examples(model, data)
+    report = {"fp32": run_gate(model, graph_bytes["fp32"], examples, seed=seed)}
     if "fp16" in graph_bytes:
         report["fp16"] = fp16_parity(graph_bytes["fp32"], graph_bytes["fp16"], examples, seed)
     if "int8" in graph_bytes:

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import onnx
 
+from vaeport.export.feeds import Examples, role_feeds
 from vaeport.export.graphs import check_graph, portable
-from vaeport.export.parity import BATCH_SIZES, Examples, Tolerance, batch_of, compare
+from vaeport.export.parity import BATCH_SIZES, Tolerance, check_graph_session, compare
 from vaeport.runtime.errors import ExportError
 from vaeport.runtime.graph import Graph
 
@@ -100,22 +101,16 @@ def to_int8(data: bytes, name: str, calibration: tuple[np.ndarray, ...]) -> byte
 
 
 def fp16_parity(fp32: dict[str, bytes], fp16: dict[str, bytes], examples: Examples, seed: int) -> dict[str, Any]:
+    """Every role's fp16 graph against its fp32 graph on the seeded inputs of export/feeds.py."""
     rng = np.random.default_rng(seed)
-    images, labels = examples.images, examples.labels
     checks = []
-    for part in ("encoder", "decoder"):
-        ref, cand = Graph(fp32[part]), Graph(fp16[part])
+    for role in fp32:
+        ref, cand = check_graph_session(fp32[role]), check_graph_session(fp16[role])
         for batch in BATCH_SIZES:
-            if part == "encoder":
-                feeds = examples.encoder_feeds(
-                    batch_of(images, batch), None if labels is None else batch_of(labels, batch, np.int64)
-                )
-            else:
-                z = rng.standard_normal((batch, examples.latent_dim), dtype=np.float32)
-                feeds = examples.decoder_feeds(z, rng)
-            for output, want, got in zip(ref.outputs, ref(*feeds), cand(*feeds), strict=True):
+            feeds = role_feeds([(name, []) for name in ref.inputs], examples, batch, rng)
+            for output, want, got in zip(ref.outputs, ref.run(feeds), cand.run(feeds), strict=True):
                 checks.append(
-                    compare(want, got, FP16, graph=part, output=output, against="fp32 onnxruntime-cpu", batch=batch)
+                    compare(want, got, FP16, graph=role, output=output, against="fp32 onnxruntime-cpu", batch=batch)
                 )
     return {
         "tolerance": {"rtol": FP16.rtol, "atol": FP16.atol},
@@ -126,7 +121,13 @@ def fp16_parity(fp32: dict[str, bytes], fp16: dict[str, bytes], examples: Exampl
 
 def reconstruct(graphs: dict[str, bytes], images: np.ndarray, labels: tuple[np.ndarray, ...]) -> np.ndarray:
     """Decoded posterior means (`labels`: () or (y,), fed to both graphs)."""
-    return Graph(graphs["decoder"])(Graph(graphs["encoder"])(images, *labels)[0], *labels)[0]
+    encoder, decoder = check_graph_session(graphs["encoder"]), check_graph_session(graphs["decoder"])
+    return decoder(encoder(images, *labels)[0], *labels)[0]
+
+
+def decoder_feeds(examples: Examples, z: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """z alone, or with seeded labels of every class for a conditional model."""
+    return (z,) if examples.labels is None else (z, rng.integers(0, examples.classes, len(z)).astype(np.int64))
 
 
 def int8_parity(fp32: dict[str, bytes], int8: dict[str, bytes], held_out: Examples, seed: int) -> dict[str, Any]:
@@ -134,8 +135,9 @@ def int8_parity(fp32: dict[str, bytes], int8: dict[str, bytes], held_out: Exampl
     want, got = reconstruct(fp32, held_out.images, labels), reconstruct(int8, held_out.images, labels)
     pixel_diff = float(np.abs(want - got).mean())
     rng = np.random.default_rng(seed)
-    z = held_out.decoder_feeds(rng.standard_normal((len(held_out.images), held_out.latent_dim), dtype=np.float32), rng)
-    decoded_diff = float(np.abs(Graph(fp32["decoder"])(*z)[0] - Graph(int8["decoder"])(*z)[0]).mean())
+    z = decoder_feeds(held_out, rng.standard_normal((len(held_out.images), held_out.latent_dim), dtype=np.float32), rng)
+    decoded = [check_graph_session(graphs["decoder"])(*z)[0] for graphs in (fp32, int8)]
+    decoded_diff = float(np.abs(decoded[0] - decoded[1]).mean())
     finite = bool(np.isfinite(got).all())
     return {
         "rule": f"mean |pixel difference| of held-out reconstructions <= {INT8_MAX_MEAN_PIXEL_DIFF}",
@@ -149,7 +151,7 @@ def int8_parity(fp32: dict[str, bytes], int8: dict[str, bytes], held_out: Exampl
 def decode_speed_ratio(fp32_decoder: bytes, variant_decoder: bytes, examples: Examples) -> float:
     """Variant decode images/s over fp32's at batch 256, alternating runs, median of repeats."""
     rng = np.random.default_rng(0)
-    feeds = examples.decoder_feeds(rng.standard_normal((SPEED_BATCH, examples.latent_dim), dtype=np.float32), rng)
+    feeds = decoder_feeds(examples, rng.standard_normal((SPEED_BATCH, examples.latent_dim), dtype=np.float32), rng)
     graphs = {"fp32": Graph(fp32_decoder), "variant": Graph(variant_decoder)}
     times: dict[str, list[float]] = {"fp32": [], "variant": []}
     for graph in graphs.values():
@@ -163,8 +165,9 @@ def decode_speed_ratio(fp32_decoder: bytes, variant_decoder: bytes, examples: Ex
 
 
 def make_fp16(fp32: dict[str, bytes], examples: Examples, seed: int) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """The fp16 graphs and their parity report; `report["passed"]` says whether they may be shipped."""
-    graphs = {part: to_fp16(data, f"{part}.fp16") for part, data in fp32.items()}
+    """The fp16 graphs of every role and their parity report; `report["passed"]` says whether they
+    may be shipped."""
+    graphs = {role: to_fp16(data, f"{role}.fp16") for role, data in fp32.items()}
     report = fp16_parity(fp32, graphs, examples, seed)
     if not report["passed"]:
         worst = max(c.get("max_abs", float("inf")) for c in report["checks"])
@@ -178,14 +181,17 @@ def make_int8(
     fp32: dict[str, bytes], calibration: Examples, held_out: Examples, seed: int
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """The int8 graphs and their accuracy report; `report["passed"]` says whether they may be shipped.
-    A conditional model is calibrated with the images' labels."""
+    A conditional model is calibrated with the images' labels. int8 is judged by reconstructions,
+    so it is made for families whose roles are an encoder and a decoder only."""
+    if set(fp32) != {"encoder", "decoder"}:
+        raise ExportError(f"expected an encoder and a decoder for an int8 variant, got roles {', '.join(fp32)}")
     labels = () if calibration.labels is None else (calibration.labels,)
     encoder = to_int8(fp32["encoder"], "encoder.int8", (calibration.images, *labels))
     # The decoder sees posterior means of real images and prior draws at run time: calibrate on both
     # (a conditional decoder with the images' labels, then with seeded labels of every class).
-    means = Graph(fp32["encoder"])(calibration.images, *labels)[0]
+    means = check_graph_session(fp32["encoder"])(calibration.images, *labels)[0]
     rng = np.random.default_rng(seed)
-    prior = calibration.decoder_feeds(rng.standard_normal(means.shape, dtype=np.float32), rng)
+    prior = decoder_feeds(calibration, rng.standard_normal(means.shape, dtype=np.float32), rng)
     feeds = tuple(np.concatenate(pair) for pair in zip((means, *labels), prior, strict=True))
     decoder = to_int8(fp32["decoder"], "decoder.int8", feeds)
     graphs = {"encoder": encoder, "decoder": decoder}

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from vaeport.export import export
+from vaeport.export.options import ExportOptions
 from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.manifest import read_manifest
 from vaeport.train import Run, TrainConfig, evaluate, fit
@@ -115,7 +116,8 @@ def build(name: str, recipe: dict, runs: Path, reuse: bool = False) -> None:
     # The last checkpoint, not "best": best is chosen on the test set, which would leak it into the model.
     torch_report = evaluate(run, k=100, checkpoint="last")
     save_eval(run_dir / "eval.json", torch_report)
-    export(run, model_dir, name=name, force=True, checkpoint="last", **recipe["export"], log=print)
+    options = ExportOptions.from_keywords({**recipe["export"], "name": name, "force": True, "checkpoint": "last"})
+    export(run, model_dir, options, log=print)
     onnx_report = evaluate(model_dir, k=100, device="cpu")
     for report in (torch_report, onnx_report):
         save_eval(model_dir / "eval.json", report)

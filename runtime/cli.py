@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from vaeport.runtime.cli_support import OneLineErrors
+from vaeport.runtime.cli_support import OneLineErrors, model_folder_options
 
 
 @click.command(
@@ -48,8 +48,7 @@ from vaeport.runtime.cli_support import OneLineErrors
     default=None,
     help="Conditional models: this many images of every class (image i has class i mod K; instead of -n).",
 )
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--variant", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@model_folder_options()
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime intra-op threads.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def main(

@@ -41,3 +41,24 @@ class OneLineErrors(click.Command):
             sys.exit(Interrupted.exit_code)
         # With standalone_mode=False click returns the exit code of ctx.exit() (for --help: 0).
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def device_options(command: Any, *, where: str = "") -> Any:
+    """--device and --variant, the same on every command that opens a model folder (`where`: a
+    note such as "Model folders only: " in front of each help text)."""
+    from vaeport.runtime.files import VARIANTS
+    from vaeport.runtime.session import DEVICES
+
+    command = click.option(
+        "--variant", type=click.Choice(list(VARIANTS)), default="fp32", show_default=True,
+        help=f"{where}which graphs of the model folder (fp16/int8 where exported).",
+    )(command)  # fmt: skip
+    return click.option(
+        "--device", type=click.Choice(list(DEVICES)), default="auto", show_default=True,
+        help=f"{where}where ONNX Runtime runs (auto: CUDA when onnxruntime-gpu finds a GPU).",
+    )(command)  # fmt: skip
+
+
+def model_folder_options(where: str = "") -> Any:
+    """The decorator form of device_options."""
+    return lambda command: device_options(command, where=where)

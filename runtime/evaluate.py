@@ -3,9 +3,9 @@
 A backend supplies three functions; the estimators, the noise and the arithmetic are the same for
 both paths, so a run folder and its exported model folder agree to float precision:
 
-- negative ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I)), one posterior sample per image;
+- negative ELBO = E_q[-log p(x|z)] + KL(q(z|x) || p(z)), one posterior sample per image;
 - IWAE-k bound (Burda et al. 2016): -log p(x) <= -logsumexp_k[log p(x|z_k) + log p(z_k)
-  - log q(z_k|x)] + log k;
+  - log q(z_k|x)] + log k, with the model's own prior p(z) (runtime/distributions.py);
 - reconstruction MSE of the posterior mean, active units (Cov_x E_q[z_d] > 0.01), KL per dim.
 
 A conditional model is evaluated on (image, label) pairs: every term is conditioned on the label,
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vaeport.runtime.distributions import LOG_2PI, DiagonalGaussian, Prior, posterior
 from vaeport.runtime.sampling import image_noise
 
-LOG_2PI = math.log(2.0 * math.pi)
 ACTIVE_UNIT_THRESHOLD = 0.01
 # float32 sigmoid outputs can be exactly 0 or 1; clip so log() stays finite.
 PROB_EPS = float(np.finfo(np.float32).eps) / 2
@@ -36,6 +36,7 @@ class Backend:
     encode: Callable[[np.ndarray, Labels], tuple[np.ndarray, np.ndarray | None]]  # (x, y) -> (mean, log_var)
     log_likelihood: Callable[[np.ndarray, np.ndarray, Labels], np.ndarray]  # (z [M,D], x, y) -> [M] float64
     decode_mean: Callable[[np.ndarray, Labels], np.ndarray]  # (z, y) -> images in [0, 1]
+    prior: Prior  # p(z): the model's own prior
 
 
 def bernoulli_log_likelihood(p: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -50,36 +51,21 @@ def gaussian_log_likelihood(mean: np.ndarray, x: np.ndarray, scale: float) -> np
     return (-0.5 * diff**2 - math.log(scale) - 0.5 * LOG_2PI).reshape(len(x), -1).sum(1)
 
 
-def log_normal_standard(z: np.ndarray) -> np.ndarray:
-    return -0.5 * (z.astype(np.float64) ** 2 + LOG_2PI).sum(-1)
-
-
-def log_normal_diag(z: np.ndarray, mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
-    z, mean, log_var = (a.astype(np.float64) for a in (z, mean, log_var))
-    return -0.5 * ((z - mean) ** 2 / np.exp(log_var) + log_var + LOG_2PI).sum(-1)
-
-
 def logsumexp(a: np.ndarray, axis: int = 0) -> np.ndarray:
     peak = a.max(axis=axis, keepdims=True)
     return (peak + np.log(np.exp(a - peak).sum(axis=axis, keepdims=True))).squeeze(axis)
 
 
-def kl_to_prior(mean: np.ndarray, log_var: np.ndarray) -> np.ndarray:
-    """KL(q(z|x) || N(0, I)) per image and latent dimension [B, D], in float64."""
-    mean, log_var = mean.astype(np.float64), log_var.astype(np.float64)
-    return 0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var)
-
-
 def log_weights(
-    backend: Backend, x: np.ndarray, mean: np.ndarray, log_var: np.ndarray, eps: np.ndarray, y: Labels = None
+    backend: Backend, x: np.ndarray, q: DiagonalGaussian, eps: np.ndarray, y: Labels = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For z_k = mean + sigma * eps_k (eps [k, B, D]): (log p(x|z_k), log w_k = log p(x|z_k) + log p(z_k)
+    """For z_k = q.sample(eps_k) (eps [k, B, D]): (log p(x|z_k), log w_k = log p(x|z_k) + log p(z_k)
     - log q(z_k|x)), each [k, B] in float64 (every term also given y for a conditional model)."""
-    z = (mean + np.exp(0.5 * log_var) * eps).astype(np.float32)
+    z = q.sample(eps)
     x_rep = np.broadcast_to(x, (len(eps), *x.shape)).reshape(-1, *x.shape[1:])
     y_rep = None if y is None else np.tile(y, len(eps))  # row k * B + i is sample k of image i
     log_px_z = backend.log_likelihood(z.reshape(-1, z.shape[-1]), x_rep, y_rep).reshape(len(eps), len(x))
-    return log_px_z, log_px_z + log_normal_standard(z) - log_normal_diag(z, mean, log_var)
+    return log_px_z, log_px_z + backend.prior.log_prob(z) - q.log_prob(z)
 
 
 def iwae_nll(log_w: np.ndarray) -> np.ndarray:
@@ -106,18 +92,19 @@ def evaluate(
         x = images[start : start + batch]
         y = None if labels is None else labels[start : start + batch]
         b = len(x)
-        mean, log_var = backend.encode(x, y)
+        q = posterior(*backend.encode(x, y))
+        mean = q.mode()
         means.append(mean.astype(np.float64))
         sums["mse"] += float(((backend.decode_mean(mean, y).astype(np.float64) - x) ** 2).mean(axis=(1, 2, 3)).sum())
-        if log_var is None:  # plain autoencoder: the code is deterministic, no KL, no bound
+        if not isinstance(q, DiagonalGaussian):  # plain autoencoder: the code is deterministic, no KL, no bound
             variational = False
             sums["recon"] -= float(backend.log_likelihood(mean, x, y).sum())
             continue
-        kl = kl_to_prior(mean, log_var)
+        kl = q.kl(backend.prior)
         kl_dims.append(kl)
         sums["kl"] += float(kl.sum())
         eps = image_noise(seed, start, b, max(k, 1), mean.shape[1])  # (k, B, D)
-        log_px_z, log_w = log_weights(backend, x, mean, log_var, eps, y)
+        log_px_z, log_w = log_weights(backend, x, q, eps, y)
         sums["recon"] -= float(log_px_z[0].sum())  # the ELBO's single sample is the first of the k
         if k > 0:
             sums["iwae"] += float(iwae_nll(log_w).sum())
@@ -158,4 +145,5 @@ def onnx_backend(vae, likelihood: str, scale: float | None = None) -> Backend:
         encode=lambda x, y=None: vae.encode(x, label=y),
         log_likelihood=log_likelihood,
         decode_mean=lambda z, y=None: vae.decode(z, label=y),
+        prior=vae.prior,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 ENCODER_FILE = "encoder.onnx"
 DECODER_FILE = "decoder.onnx"
+VARIANTS = ("fp32", "fp16", "int8")
 MANIFEST_FILE = "vae.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
@@ -18,3 +19,8 @@ ENCODER_OUTPUTS_AE = ("z",)
 DECODER_INPUT = "z"
 DECODER_OUTPUT = "x"
 LABEL_INPUT = "y"  # a conditional model's class index, int64 [N], into both graphs
+
+
+def graph_file(role: str, variant: str = "fp32") -> str:
+    """The file a role's graph is written to: encoder.onnx, decoder.fp16.onnx, prior_sample.int8.onnx."""
+    return f"{role}.onnx" if variant == "fp32" else f"{role}.{variant}.onnx"

@@ -34,7 +34,6 @@ from vaeport.runtime.errors import InputError
 from vaeport.runtime.hashing import sha256_file
 from vaeport.runtime.inputs import check_seed
 from vaeport.runtime.png import encode_png, grid, to_uint8
-from vaeport.runtime.sampling import prior_latents
 from vaeport.runtime.vae import VAE
 
 FORMATS = ("npy", "png", "grid")
@@ -131,7 +130,7 @@ def decode_range(vae: VAE, spec: GenerateSpec, start: int, end: int) -> Iterator
     """Decoded images start..end-1, batch by batch."""
     # The range's latents are drawn at once: drawn batch by batch, each generator block would be
     # drawn again for every batch it overlaps (a fifth of the time for a fast MLP decoder).
-    latents = prior_latents(spec.seed, start, end - start, vae.latent_dim, spec.temperature)
+    latents = vae.sample_latent(end - start, spec.seed, spec.temperature, start=start)
     labels = spec.labels(start, end)
     for s in range(0, end - start, spec.batch_size):
         batch = None if labels is None else labels[s : s + spec.batch_size]

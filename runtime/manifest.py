@@ -11,29 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from vaeport.runtime.distributions import DEFAULT_PRIOR, PRIORS
 from vaeport.runtime.errors import ModelFolderError
-from vaeport.runtime.files import (
-    DECODER_INPUT,
-    DECODER_OUTPUT,
-    ENCODER_INPUT,
-    ENCODER_OUTPUTS_AE,
-    ENCODER_OUTPUTS_VAE,
-    FORMAT_NAME,
-    LABEL_INPUT,
-    MANIFEST_FILE,
-    SUPPORTED_FORMAT_VERSIONS,
-)
+from vaeport.runtime.families import FAMILIES, IO, Family, Shapes, family
+from vaeport.runtime.files import FORMAT_NAME, MANIFEST_FILE, SUPPORTED_FORMAT_VERSIONS, VARIANTS
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.runtime.onnx_scan import external_locations
 from vaeport.runtime.scoring import Calibration
 
 LOADABLE_SUFFIXES = {".onnx", ".data", ".bin", ".ort"}
-VARIANTS = ("fp32", "fp16", "int8")
-PARTS = ("encoder", "decoder")
-KINDS = ("vae", "ae")
 LIKELIHOODS = ("bernoulli", "gaussian")
-
-IO = list[tuple[str, list[Any]]]  # (name, shape with "N" for the batch axis) per input or output
 
 
 def positive_int(value: Any) -> bool:
@@ -62,8 +49,23 @@ class Manifest:
         return self.data["model"]["kind"]
 
     @property
+    def family(self) -> Family:
+        """The model family (runtime/families.py): its graph roles and posterior."""
+        return family(self.kind)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The graph roles every variant of this folder holds, in order (encoder, decoder, ...)."""
+        return self.family.role_names
+
+    @property
     def variational(self) -> bool:
-        return self.kind == "vae"
+        return self.family.variational
+
+    @property
+    def prior(self) -> str:
+        """The prior p(z) by name (runtime/distributions.py); folders without one used N(0, I)."""
+        return self.data["model"].get("prior", DEFAULT_PRIOR)
 
     @property
     def latent_dim(self) -> int:
@@ -140,15 +142,10 @@ class Manifest:
     def file_spec(self, name: str) -> dict[str, Any]:
         return self.data["files"][name]
 
-    def expected_io(self, part: str) -> tuple[IO, IO]:
-        """(inputs, outputs) that the `part` graph must have, from the image shape and latent_dim."""
-        image = ["N", *self.image_shape]
-        latent = ["N", self.latent_dim]
-        label = [(LABEL_INPUT, ["N"])] if self.classes is not None else []
-        if part == "encoder":
-            names = ENCODER_OUTPUTS_VAE if self.variational else ENCODER_OUTPUTS_AE
-            return [(ENCODER_INPUT, image), *label], [(name, latent) for name in names]
-        return [(DECODER_INPUT, latent), *label], [(DECODER_OUTPUT, image)]
+    def expected_io(self, role: str) -> tuple[IO, IO]:
+        """(inputs, outputs) that the graph of `role` must have, from the image shape and latent_dim."""
+        shapes = Shapes(self.image_shape, self.latent_dim, self.classes is not None)
+        return self.family.role(role).io(shapes)
 
 
 def check_fields(path: Path, data: dict[str, Any]) -> None:
@@ -158,7 +155,9 @@ def check_fields(path: Path, data: dict[str, Any]) -> None:
             raise ModelFolderError(f"{path}: expected a '{key}' section, got {data.get(key)!r}")
     model, image = data["model"], data["image"]
     checks = [
-        ("model.kind", model.get("kind"), model.get("kind") in KINDS, f"one of {', '.join(KINDS)}"),
+        ("model.kind", model.get("kind"), model.get("kind") in FAMILIES, f"one of {', '.join(FAMILIES)}"),
+        ("model.prior", model.get("prior", DEFAULT_PRIOR), model.get("prior", DEFAULT_PRIOR) in PRIORS,
+         f"one of {', '.join(PRIORS)}"),
         ("model.likelihood", model.get("likelihood"), model.get("likelihood") in LIKELIHOODS, "bernoulli or gaussian"),
         ("model.latent_dim", model.get("latent_dim"), positive_int(model.get("latent_dim")), "a positive integer"),
     ]
@@ -187,11 +186,12 @@ def check_fields(path: Path, data: dict[str, Any]) -> None:
     for field, value, ok, expected in checks:
         if not ok:
             raise ModelFolderError(f"{path}: expected {field} to be {expected}, got {value!r}")
+    roles = family(model["kind"]).role_names
     for variant, parts in data["graphs"].items():
-        if variant not in VARIANTS or not isinstance(parts, dict) or set(parts) != set(PARTS):
+        if variant not in VARIANTS or not isinstance(parts, dict) or set(parts) != set(roles):
             raise ModelFolderError(
                 f"{path}: expected graphs.{variant} to be a variant of {', '.join(VARIANTS)} naming "
-                f"an encoder and a decoder file, got {parts!r}"
+                f"a file for each of {', '.join(roles)}, got {parts!r}"
             )
     if "fp32" not in data["graphs"]:
         raise ModelFolderError(f"{path}: expected an fp32 entry in graphs, got {', '.join(data['graphs'])}")
@@ -274,18 +274,22 @@ def describe_io(pairs: IO) -> str:
     return ", ".join(f"{name} [{','.join(str(d) for d in shape)}]" for name, shape in pairs)
 
 
-def check_graph_io(manifest: Manifest, name: str, part: str, inputs: IO, outputs: IO) -> None:
+def swapped_pair(manifest: Manifest, a: str, b: str) -> str:
+    """ "encoder and decoder": two roles in the family's order."""
+    return " and ".join(role for role in manifest.roles if role in (a, b))
+
+
+def check_graph_io(manifest: Manifest, name: str, role: str, inputs: IO, outputs: IO) -> None:
     """A graph's own inputs and outputs (symbolic sizes as "N") must be those its role needs
     given the manifest's image shape and latent_dim, and those its `files` entry lists."""
-    want_in, want_out = manifest.expected_io(part)
+    want_in, want_out = manifest.expected_io(role)
     if (inputs, outputs) != (want_in, want_out):
-        other = "decoder" if part == "encoder" else "encoder"
-        swapped = inputs == manifest.expected_io(other)[0]
+        others = [other for other in manifest.roles if other != role and inputs == manifest.expected_io(other)[0]]
         raise ModelFolderError(
-            f"{manifest.folder / name}: expected the {part} graph, {describe_io(want_in)} -> "
+            f"{manifest.folder / name}: expected the {role} graph, {describe_io(want_in)} -> "
             f"{describe_io(want_out)} (image {'x'.join(map(str, manifest.image_shape))}, latent_dim "
             f"{manifest.latent_dim} in {MANIFEST_FILE}), got {describe_io(inputs)} -> {describe_io(outputs)}"
-            + (f" (is it the {other}? encoder and decoder look swapped)" if swapped else "")
+            + (f" (is it the {others[0]}? {swapped_pair(manifest, role, others[0])} look swapped)" if others else "")
         )
     spec = manifest.file_spec(name)
     listed = tuple(

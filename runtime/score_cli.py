@@ -14,7 +14,7 @@ from typing import Any
 import click
 import numpy as np
 
-from vaeport.runtime.cli_support import OneLineErrors
+from vaeport.runtime.cli_support import OneLineErrors, model_folder_options
 
 
 def read_calibration(path: Path):  # -> Calibration
@@ -51,8 +51,7 @@ def read_calibration(path: Path):  # -> Calibration
 @click.option("--calibration", type=click.Path(path_type=Path), default=None, help="Use this calibration file.")
 @click.option("--k", type=click.IntRange(min=1), default=64, show_default=True, help="Importance samples per image.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--variant", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True)
+@model_folder_options()
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def main(
     model_dir: Path,

@@ -34,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
+from vaeport.runtime.distributions import DiagonalGaussian
 from vaeport.runtime.errors import InputError, ModelFolderError
-from vaeport.runtime.evaluate import iwae_nll, kl_to_prior, log_weights, onnx_backend
+from vaeport.runtime.evaluate import iwae_nll, log_weights, onnx_backend
 from vaeport.runtime.png import encode_png
 
 STATISTICS = (
@@ -101,7 +102,8 @@ def statistics(
     manifest = vae.manifest
     backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
     n, pixels = len(x), int(np.prod(x.shape[1:]))
-    mean, log_var = vae.encode(x, label=y)
+    q = vae.posterior(x, label=y)
+    mean = q.mode()
     reconstruction = vae.decode(mean, label=y)
     residual = np.abs(reconstruction.astype(np.float64) - x).reshape(n, -1)
     top = max(1, math.ceil(RESIDUAL_SHARE * pixels))
@@ -114,12 +116,12 @@ def statistics(
             "residual_peak": np.partition(residual, pixels - top, axis=1)[:, pixels - top :].mean(axis=1),
         }
     )
-    if log_var is None:
+    if not isinstance(q, DiagonalGaussian):
         out["nll"] = out["kl"] = np.full(n, np.nan)
     else:
-        out["kl"] = kl_to_prior(mean, log_var).sum(axis=1)
+        out["kl"] = q.kl(vae.prior).sum(axis=1)
         eps = image_noise_by_content(seed, x, k, mean.shape[1])
-        out["nll"] = iwae_nll(log_weights(backend, x, mean, log_var, eps, y)[1])
+        out["nll"] = iwae_nll(log_weights(backend, x, q, eps, y)[1])
     out["bits_per_dim"] = out["nll"] / (pixels * math.log(2))
     return out
 

@@ -11,21 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from vaeport.runtime.distributions import DiagonalGaussian, Posterior, Prior, check_temperature, make_prior
 from vaeport.runtime.errors import InputError, ModelFolderError
-from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT, LABEL_INPUT
+from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT, LABEL_INPUT, VARIANTS
 from vaeport.runtime.graph import Graph
 from vaeport.runtime.inputs import as_images, as_latents, check_count, check_seed, fresh_seed
 from vaeport.runtime.labels import as_labels
-from vaeport.runtime.manifest import (
-    PARTS,
-    VARIANTS,
-    Manifest,
-    check_folder_contents,
-    check_graph_io,
-    read_manifest,
-    read_verified,
-)
-from vaeport.runtime.sampling import posterior_noise, prior_latents, reparameterize, slerp
+from vaeport.runtime.manifest import Manifest, check_folder_contents, check_graph_io, read_manifest, read_verified
+from vaeport.runtime.sampling import posterior_noise, slerp
 from vaeport.runtime.scoring import DEFAULT_K, Calibration
 from vaeport.runtime.session import SessionSettings
 
@@ -47,17 +40,19 @@ def graph_io(graph: Graph) -> tuple[list[tuple[str, list[Any]]], list[tuple[str,
 class VAE:
     """A loaded model folder. Create with `VAE.load(path)`."""
 
-    def __init__(self, manifest: Manifest, encoder: Graph, decoder: Graph, variant: str) -> None:
+    def __init__(self, manifest: Manifest, graphs: dict[str, Graph], variant: str) -> None:
         self._manifest = manifest
-        self._encoder = encoder
-        self._decoder = decoder
+        self._family = manifest.family
+        self.graphs = graphs  # role -> Graph (runtime/families.py names the roles)
+        self._encoder = graphs["encoder"]
+        self._decoder = graphs["decoder"]
         self.variant = variant
-        self.batch_size = decoder.batch_size
-        self.device = decoder.device  # "cpu" or "cuda": what actually runs
+        self.batch_size = self._decoder.batch_size
+        self.device = self._decoder.device  # "cpu" or "cuda": what actually runs
         self._latent_dim, self._image_shape = manifest.latent_dim, manifest.image_shape
-        self._variational = manifest.variational
         self._classes = manifest.classes
         self._calibration = manifest.calibration()
+        self.prior: Prior = make_prior(manifest.prior, manifest.latent_dim)
 
     @classmethod
     def load(
@@ -69,27 +64,27 @@ class VAE:
         batch_size: int = DEFAULT_BATCH,
     ) -> VAE:
         """Verify the folder (format version, every sha256, external data, graph I/O against the
-        manifest's shapes) and open one session per graph."""
+        manifest's shapes) and open one session per graph role of the model's family."""
         if variant not in VARIANTS:
             raise InputError(f"expected variant to be one of {', '.join(VARIANTS)}, got {variant!r}")
         check_count(batch_size, "batch_size")
         manifest = read_manifest(Path(path))
         check_folder_contents(manifest)
-        wanted = {part: manifest.graph_file(variant, part) for part in PARTS}
-        graphs = {}
+        wanted = {role: manifest.graph_file(variant, role) for role in manifest.roles}
+        verified = {}
         for name in manifest.files:  # every file is hashed before anything is used
             data = read_verified(manifest, name)
             if name in wanted.values():
-                graphs[name] = data
+                verified[name] = data
         settings = SessionSettings(device=device, threads=threads)
-        opened = []
-        for part, name in wanted.items():
+        opened = {}
+        for role, name in wanted.items():
             # Sessions are built from the very bytes that were hashed: no window to swap the file.
-            graph = Graph(graphs[name], settings, batch_size)
-            check_graph_io(manifest, name, part, *graph_io(graph))
+            graph = Graph(verified[name], settings, batch_size)
+            check_graph_io(manifest, name, role, *graph_io(graph))
             check_label_type(manifest, name, graph)
-            opened.append(graph)
-        return cls(manifest, opened[0], opened[1], variant)
+            opened[role] = graph
+        return cls(manifest, opened, variant)
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -107,7 +102,12 @@ class VAE:
 
     @property
     def variational(self) -> bool:
-        return self._variational
+        return self._family.variational
+
+    @property
+    def kind(self) -> str:
+        """The model family (the manifest's model.kind): "vae" or "ae"."""
+        return self._family.kind
 
     @property
     def classes(self) -> tuple[str, ...] | None:
@@ -133,11 +133,21 @@ class VAE:
         images = as_images(x, self.image_shape)
         return self._encode(images, as_labels(label, len(images), self._classes))
 
+    def posterior(self, x: Any, label: Label = None) -> Posterior:
+        """q(z|x[,y]) as a distribution (runtime/distributions.py): a DiagonalGaussian for a VAE,
+        a PointMass for the plain autoencoder; `.mode()`, `.sample(eps)`, `.log_prob(z)`, `.kl(prior)`."""
+        images = as_images(x, self.image_shape)
+        return self._posterior(images, as_labels(label, len(images), self._classes))
+
+    def _posterior(self, images: np.ndarray, labels: np.ndarray | None) -> Posterior:
+        """posterior for checked inputs."""
+        feeds = {ENCODER_INPUT: images} if labels is None else {ENCODER_INPUT: images, LABEL_INPUT: labels}
+        return self._family.to_posterior(self._encoder.run(feeds))
+
     def _encode(self, images: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """encode for checked inputs."""
-        feeds = {ENCODER_INPUT: images} if labels is None else {ENCODER_INPUT: images, LABEL_INPUT: labels}
-        outputs = self._encoder.run(feeds)
-        return (outputs[0], outputs[1]) if self._variational else (outputs[0], None)
+        q = self._posterior(images, labels)
+        return (q.mean, q.log_var) if isinstance(q, DiagonalGaussian) else (q.mode(), None)
 
     def decode(self, z: Any, label: Label = None) -> np.ndarray:
         """Images [N, C, H, W] in [0, 1] (Bernoulli: probabilities; Gaussian: means). Large inputs
@@ -186,14 +196,14 @@ class VAE:
         return score(self, images, k, seed, calibration, labels)
 
     # -- sampling ------------------------------------------------------------------------------
-    def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
-        """n latents z ~ N(0, temperature^2 I), [n, D]; the same seed gives the same latents."""
+    def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0, start: int = 0) -> np.ndarray:
+        """n latents from the model's prior (N(0, temperature^2 I) for the normal prior), [n, D]:
+        samples start..start+n-1 of the seeded stream, so sample i depends only on (seed, i)."""
         n = check_count(n)
         seed = fresh_seed() if seed is None else check_seed(seed)
-        number = isinstance(temperature, (int, float, np.floating, np.integer)) and not isinstance(temperature, bool)
-        if not (number and np.isfinite(temperature) and temperature >= 0):
-            raise InputError(f"expected temperature to be a finite number >= 0, got {temperature!r}")
-        return prior_latents(seed, 0, n, self.latent_dim, float(temperature))
+        temperature = check_temperature(temperature)
+        start = check_seed(start, "start")
+        return self.prior.sample(self.prior.noise(seed, start, n), temperature)
 
     def sample(self, n: int, seed: int | None = None, temperature: float = 1.0, label: Label = None) -> np.ndarray:
         """n decoded prior samples, [n, C, H, W]; a conditional model draws the given class
@@ -209,10 +219,10 @@ class VAE:
         seed = None if seed is None else check_seed(seed)
         images = as_images(x, self.image_shape)
         labels = as_labels(label, len(images), self._classes)
-        mean, log_var = self._encode(images, labels)
-        if seed is None or log_var is None:
-            return self.decode(mean, labels)
-        return self.decode(reparameterize(mean, log_var, posterior_noise(seed, mean.shape)), labels)
+        q = self._posterior(images, labels)
+        if seed is None:
+            return self.decode(q.mode(), labels)
+        return self.decode(q.sample(posterior_noise(seed, q.mode().shape)), labels)
 
     def interpolate(self, a: Any, b: Any, steps: int = 8, method: str = "slerp", label: Label = None) -> np.ndarray:
         """Decoded frames from a to b ([steps, C, H, W]); a and b are images (through their

@@ -1,12 +1,11 @@
 """`vae-train`: train a VAE (or the plain autoencoder baseline) into a run folder.
 
 Every training option is generated from `TrainConfig`'s fields (name, default, choices, minimum,
-help), so the CLI and the Python API cannot drift apart.
+help) by train/settings.py, so the CLI and the Python API cannot drift apart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -16,34 +15,8 @@ from click.core import ParameterSource
 
 from vaeport.runtime.cli_support import OneLineErrors
 from vaeport.runtime.errors import require_module
-from vaeport.train.config import TrainConfig, option_name
-
-
-def click_type(f: Any) -> Any:
-    meta, base = f.metadata, str(f.type).split("|")[0].strip()
-    if meta.get("choices"):
-        return click.Choice(list(meta["choices"]))
-    low = meta.get("minimum")
-    if base == "int":
-        return click.IntRange(min=low) if low is not None else int
-    if base == "float":
-        return click.FloatRange(min=low, min_open=bool(meta.get("exclusive_minimum"))) if low is not None else float
-    if f.name == "data_dir":
-        return click.Path(path_type=str)
-    return str
-
-
-def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """One click option per TrainConfig field, named after it (`kind` is --model)."""
-    for f in reversed(fields(TrainConfig)):
-        kwargs: dict[str, Any] = {"help": f.metadata["help"], "default": f.default}
-        kwargs["show_default"] = f.default is not None
-        if str(f.type) == "bool":
-            kwargs.update(is_flag=True, show_default=False)
-        else:
-            kwargs["type"] = click_type(f)
-        command = click.option(option_name(f), f.name, **kwargs)(command)
-    return command
+from vaeport.train.config import TrainConfig
+from vaeport.train.settings import dataclass_options, option_name
 
 
 def config_args(config: TrainConfig) -> list[str]:
@@ -66,7 +39,7 @@ def config_args(config: TrainConfig) -> list[str]:
     epilog="Examples:\n\n  vae-train --dataset digits --arch mlp --latent-dim 8 --epochs 20 --out runs/digits\n\n"
     "  vae-train --out runs/digits --resume --epochs 40   # continue, bit-identical to an uninterrupted run",
 )
-@config_options
+@dataclass_options(TrainConfig)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder to write.")
 @click.option(
     "--resume",

@@ -5,14 +5,16 @@ checkpoints store it, and `ModelConfig` (what the network needs) is derived from
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from vaeport.runtime.distributions import DEFAULT_PRIOR, PRIORS
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.families import FAMILIES
+from vaeport.train.settings import check_fields, option_name, setting
 
 ARCHS = ("mlp", "conv")
-KINDS = ("vae", "ae")
+KINDS = tuple(FAMILIES)  # runtime/families.py: one entry per model family
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "leaky_relu", "silu")
 LR_SCHEDULES = ("constant", "cosine")
@@ -22,31 +24,6 @@ DEFAULT_HIDDEN = {"mlp": (400,), "conv": (32, 64, 128)}
 MIN_HOLDOUT = 500  # runtime/scoring.py: 5 images beyond a 1% false-positive threshold
 
 
-def setting(
-    default: Any,
-    help: str,
-    *,
-    choices: tuple[str, ...] | None = None,
-    minimum: float | None = None,
-    exclusive_minimum: bool = False,
-    flag: str | None = None,
-    resumable: bool = False,
-) -> Any:
-    """A TrainConfig field with what its CLI option and its validation need.
-
-    resumable: may differ from the saved configuration when a run is resumed (it does not change
-    what is computed, only where or how long)."""
-    metadata = {
-        "help": help,
-        "choices": choices,
-        "minimum": minimum,
-        "exclusive_minimum": exclusive_minimum,
-        "flag": flag,
-        "resumable": resumable,
-    }
-    return field(default=default, metadata=metadata)
-
-
 @dataclass
 class TrainConfig:
     """Everything that decides a training run. Same config and seed, same weights."""
@@ -54,7 +31,10 @@ class TrainConfig:
     # -- data --------------------------------------------------------------------------------
     dataset: str = setting("digits", "digits | fashion-mnist | mnist | folder:PATH | npy:PATH")
     data_dir: str | None = setting(
-        None, "Folder searched first for IDX files (then $VAEPORT_DATA, /usr/share/datasets).", resumable=True
+        None,
+        "Folder searched first for IDX files (then $VAEPORT_DATA, /usr/share/datasets).",
+        resumable=True,
+        path=True,
     )
     image_size: int | None = setting(None, "folder: resize images to this square size.", minimum=1)
     skip_bad_images: bool = setting(
@@ -66,6 +46,9 @@ class TrainConfig:
     # -- model -------------------------------------------------------------------------------
     kind: str = setting(
         "vae", "vae, or ae: the plain autoencoder baseline (no KL, deterministic code).", choices=KINDS, flag="model"
+    )
+    prior: str = setting(
+        DEFAULT_PRIOR, "p(z), the prior the KL pulls toward and samples come from.", choices=tuple(PRIORS)
     )
     conditional: bool = setting(
         False,
@@ -105,8 +88,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.hidden = parse_hidden(self.hidden) or DEFAULT_HIDDEN.get(self.arch, (400,))
-        for f in fields(self):
-            check_value(getattr(self, f.name), f)
+        check_fields(self)
         if 0 < self.holdout < MIN_HOLDOUT:
             raise InputError(
                 f"expected --holdout 0 or at least {MIN_HOLDOUT} (the anomaly score's 1% threshold needs 5 normal "
@@ -141,6 +123,7 @@ class TrainConfig:
             arch=self.arch,
             hidden=tuple(self.hidden or ()),
             kind=self.kind,
+            prior=self.prior,
             likelihood=self.likelihood,
             activation=self.activation,
             depth=self.depth,
@@ -149,11 +132,6 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
-
-
-def option_name(f: Any) -> str:
-    """--name of a TrainConfig field's CLI option."""
-    return "--" + (f.metadata.get("flag") or f.name).replace("_", "-")
 
 
 def parse_hidden(value: Any) -> tuple[int, ...] | None:
@@ -170,37 +148,6 @@ def parse_hidden(value: Any) -> tuple[int, ...] | None:
     if not widths or min(widths) < 1:
         raise InputError(f"expected --hidden of positive sizes, got {value!r}")
     return widths
-
-
-def check_value(value: Any, f: Any) -> None:
-    """One field against its declared type, choices and minimum; InputError naming the option."""
-    meta, option = f.metadata, option_name(f)
-    if value is None:
-        if f.default is None:
-            return
-        raise InputError(f"expected {option} to be set, got None")
-    if meta.get("choices"):
-        if value not in meta["choices"]:
-            raise InputError(f"expected {option} to be one of {', '.join(meta['choices'])}, got {value!r}")
-        return
-    base = str(f.type).split("|")[0].strip()  # "str", "int", "float", "bool" or "tuple[int, ...]"
-    if base == "bool":
-        if not isinstance(value, bool):
-            raise InputError(f"expected {option} to be true or false, got {value!r}")
-        return
-    if base == "str":
-        if not isinstance(value, str) or not value:
-            raise InputError(f"expected {option} to be a non-empty string, got {value!r}")
-        return
-    if base != "int" and base != "float":
-        return
-    is_int = base == "int"
-    number_ok = isinstance(value, int) if is_int else isinstance(value, (int, float)) and math.isfinite(value)
-    if isinstance(value, bool) or not number_ok:
-        raise InputError(f"expected {option} to be {'an integer' if is_int else 'a finite number'}, got {value!r}")
-    low = meta.get("minimum")
-    if low is not None and (value <= low if meta.get("exclusive_minimum") else value < low):
-        raise InputError(f"expected {option} {'>' if meta.get('exclusive_minimum') else '>='} {low:g}, got {value}")
 
 
 def resumed_config(saved: TrainConfig, given: dict[str, Any]) -> TrainConfig:
@@ -239,6 +186,7 @@ class ModelConfig:
     arch: str = "mlp"  # "mlp" | "conv"
     hidden: tuple[int, ...] = (400,)  # mlp: hidden widths; conv: channels per downsampling stage
     kind: str = "vae"  # "vae" (variational) | "ae" (plain autoencoder baseline)
+    prior: str = "normal"  # p(z) by name (train/distributions.py); "normal" is N(0, I)
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" | "gaussian" (learned global scale)
     activation: str = "relu"  # ReLU/LeakyReLU fuse with Conv/Gemm in ONNX Runtime; SiLU does not
     depth: int = 1  # conv: 3x3 convs per stage (1 = just the strided / upsampling one)

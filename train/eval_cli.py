@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from vaeport.runtime.cli_support import OneLineErrors
+from vaeport.runtime.cli_support import OneLineErrors, model_folder_options
 
 
 def format_table(rows: list[tuple[str, str]]) -> str:
@@ -53,20 +53,7 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     help="Evaluate on this data set instead of the recorded one (needed for a model folder trained on folder: "
     "or npy: data, whose path the manifest does not record).",
 )
-@click.option(
-    "--variant",
-    type=click.Choice(["fp32", "fp16", "int8"]),
-    default="fp32",
-    show_default=True,
-    help="Model folders only: which graphs.",
-)
-@click.option(
-    "--device",
-    type=click.Choice(["auto", "cpu", "cuda"]),
-    default="auto",
-    show_default=True,
-    help="Model folders only: where ONNX Runtime runs.",
-)
+@model_folder_options(where="Model folders only: ")
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

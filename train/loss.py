@@ -1,7 +1,6 @@
-"""The negative ELBO in nats per image: reconstruction NLL + beta * KL(q(z|x) || N(0, I)).
-
-Kingma & Welling (2014), appendix B: for a diagonal normal q and a standard normal prior,
-KL = 0.5 * sum(mean^2 + exp(log_var) - 1 - log_var), in closed form.
+"""The negative ELBO in nats per image: reconstruction NLL + beta * KL(q(z|x) || p(z)), and the
+importance-weighted bound. The distributions (posterior, prior, their KL) live in
+train/distributions.py; this module only combines them with the reconstruction term.
 """
 
 from __future__ import annotations
@@ -13,8 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vaeport.runtime.errors import InputError
-
-LOG_2PI = math.log(2.0 * math.pi)
+from vaeport.train.distributions import LOG_2PI, DiagonalGaussian, StandardNormal
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -37,16 +35,6 @@ def reconstruction_nll(
     if scale is None:
         raise InputError("expected the Gaussian likelihood's scale, got None")
     return gaussian_nll(logits, x, scale)
-
-
-def kl_to_standard_normal(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """KL(N(mean, exp(log_var)) || N(0, I)) per image (N,)."""
-    return kl_per_dimension(mean, log_var).sum(1)
-
-
-def kl_per_dimension(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """The KL of each latent dimension (N, D)."""
-    return 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var)
 
 
 @dataclass
@@ -84,18 +72,8 @@ def vae_loss(
     if log_var is None:
         kl = torch.zeros((), device=x.device)
     else:
-        kl = 0.5 * (mean.pow(2) + log_var.exp() - 1.0 - log_var).sum() / n
+        kl = DiagonalGaussian(mean, log_var).kl_per_dimension().sum() / n
     return LossTerms(recon + kl_weight * kl, recon, kl)
-
-
-def log_normal_standard(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) summed over the last axis."""
-    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-
-
-def log_normal_diag(z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
-    """log N(z; mean, diag(exp(log_var))) summed over the last axis."""
-    return -0.5 * ((z - mean).pow(2) / log_var.exp() + log_var + LOG_2PI).sum(-1)
 
 
 def iwae_loss(
@@ -108,10 +86,12 @@ def iwae_loss(
     kl_weight: float,
     scale: torch.Tensor | None = None,
     dreg: bool = False,
+    prior: StandardNormal | None = None,
 ) -> LossTerms:
     """The IWAE objective (Burda et al. 2016) for k samples z (k, B, D) with decoder logits (k*B, ...).
 
-    loss = -mean_x[logsumexp_k(log p(x|z_k) + w * (log p(z_k) - log q(z_k|x))) - log k]; the
+    loss = -mean_x[logsumexp_k(log p(x|z_k) + w * (log p(z_k) - log q(z_k|x))) - log k] with the
+    model's `prior` p(z) (N(0, I) when None); the
     reported recon and KL are those of the first sample and the closed form, as for the ELBO.
 
     dreg=True gives the same value with doubly reparameterized encoder gradients (Tucker et al.
@@ -122,10 +102,11 @@ def iwae_loss(
     k, n = z.shape[0], z.shape[1]
     x_rep = x.expand(k, *x.shape).reshape(-1, *x.shape[1:])
     log_px_z = -reconstruction_nll(logits, x_rep, likelihood, scale).reshape(k, n)
-    q_mean, q_log_var = (mean.detach(), log_var.detach()) if dreg else (mean, log_var)
-    log_w = log_px_z + kl_weight * (log_normal_standard(z) - log_normal_diag(z, q_mean, q_log_var))
+    q = DiagonalGaussian(mean, log_var)
+    prior = prior if prior is not None else StandardNormal(mean.shape[-1])
+    log_w = log_px_z + kl_weight * (prior.log_prob(z) - (q.detached() if dreg else q).log_prob(z))
     loss = -(torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
-    kl = kl_to_standard_normal(mean, log_var).mean()
+    kl = q.kl(prior).mean()
     z_grad_scale = None
     if dreg:
         z_grad_scale = ((1.0 - kl_weight) + kl_weight * torch.softmax(log_w, dim=0)).detach()

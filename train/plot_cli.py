@@ -21,7 +21,8 @@ class TorchModel:
         from vaeport.train.torch_eval import torch_backend
 
         self.model = model.eval()
-        self.backend = torch_backend(model)  # the torch side of vae-eval: encode, decode_mean
+        self.backend = torch_backend(model)  # the torch side of vae-eval: encode, decode_mean, prior
+        self.prior = self.backend.prior
         self.latent_dim = model.config.latent_dim
         self.image_shape = model.config.image_shape
         self.variational = model.variational

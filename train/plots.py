@@ -2,8 +2,8 @@
 interpolations, a 2-D manifold, training curves and a conditional model's class grid.
 
 Every function takes a "model" with the surface of `vaeport.runtime.VAE` (encode, decode,
-latent_dim, image_shape, variational), so the same code draws a run folder (torch) or a model
-folder (ONNX Runtime).
+latent_dim, image_shape, variational, prior), so the same code draws a run folder (torch) or a
+model folder (ONNX Runtime). Samples come from the model's own prior.
 """
 
 from __future__ import annotations
@@ -18,18 +18,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from vaeport.runtime.distributions import Prior
 from vaeport.runtime.errors import InputError
 from vaeport.runtime.png import grid
-from vaeport.runtime.sampling import prior_latents, slerp
+from vaeport.runtime.sampling import slerp
 
 
 class ModelLike(Protocol):
     latent_dim: int
     image_shape: tuple[int, int, int]
     variational: bool
+    prior: Prior
 
     def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
     def decode(self, z: np.ndarray) -> np.ndarray: ...
+
+
+def prior_samples(model: ModelLike, n: int, seed: int) -> np.ndarray:
+    """Latents 0..n-1 of the model's prior under `seed` (what vae-generate draws)."""
+    return model.prior.sample(model.prior.noise(seed, 0, n))
 
 
 def show(ax: Any, image: np.ndarray, title: str | None = None) -> None:
@@ -74,7 +81,7 @@ def random_decodes(models: dict[str, ModelLike], images: np.ndarray, n: int = 64
     fig, axes = plt.subplots(1, len(models), figsize=(5 * len(models), 5), squeeze=False)
     for ax, (name, model) in zip(axes[0], models.items(), strict=True):
         if model.variational:
-            z, how = prior_latents(seed, 0, n, model.latent_dim), "z ~ N(0, I)"
+            z, how = prior_samples(model, n, seed), "z ~ p(z)" if model.prior.name != "normal" else "z ~ N(0, I)"
         else:
             codes = model.encode(images)[0]
             lo, hi = codes.min(0), codes.max(0)
@@ -85,13 +92,13 @@ def random_decodes(models: dict[str, ModelLike], images: np.ndarray, n: int = 64
 
 
 def class_grid(model: Any, rows: int = 8, seed: int = 0) -> Figure:
-    """A conditional model's samples: each row one latent z ~ N(0, I), each column one class (the
+    """A conditional model's samples: each row one latent z ~ p(z), each column one class (the
     style held fixed, the class varied)."""
     classes = model.classes
     if not classes:
         raise InputError("expected a conditional model (one with classes) for the class grid, got an unconditional one")
     k = len(classes)
-    z = prior_latents(seed, 0, rows, model.latent_dim)
+    z = prior_samples(model, rows, seed)
     images = model.decode(np.repeat(z, k, 0), label=np.tile(np.arange(k), rows))
     fig, axes = plt.subplots(rows, k, figsize=(1.05 * k, 1.1 * rows), squeeze=False)
     for i in range(rows):
@@ -132,11 +139,11 @@ def interpolations(model: ModelLike, images: np.ndarray, pairs: list[tuple[int, 
 
 
 def manifold(model: ModelLike, size: int = 15) -> Figure:
-    """Decodes of a grid over the 2-D prior's quantiles 5%..95% (needs latent_dim == 2)."""
+    """Decodes of a grid over the 2-D prior's noise quantiles 5%..95% (needs latent_dim == 2)."""
     if model.latent_dim != 2:
         raise InputError(f"expected a model with latent_dim 2 for the manifold picture, got {model.latent_dim}")
     q = np.array([NormalDist().inv_cdf(p) for p in np.linspace(0.05, 0.95, size)], dtype=np.float32)
-    z = np.array([[x, y] for y in q[::-1] for x in q], dtype=np.float32)
+    z = model.prior.sample(np.array([[x, y] for y in q[::-1] for x in q], dtype=np.float32))
     fig, ax = plt.subplots(figsize=(7, 7))
     show(ax, grid(model.decode(z), columns=size, pad=0), "decoded 2-D latent grid (prior quantiles 5%-95%)")
     return fig

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from vaeport.runtime.distributions import make_prior as runtime_prior
 from vaeport.runtime.evaluate import Backend
-from vaeport.train.loss import kl_per_dimension, reconstruction_nll
+from vaeport.train.distributions import DiagonalGaussian
+from vaeport.train.loss import reconstruction_nll
 from vaeport.train.vae import VAE
 
 
@@ -25,7 +27,7 @@ def neg_elbo(
         logits, mean, log_var = model(x, y, generator=generator)
         recon_sum += float(reconstruction_nll(logits, x, model.config.likelihood, model.scale()).sum())
         if log_var is not None:
-            kl_sum += float(kl_per_dimension(mean, log_var).sum())
+            kl_sum += float(DiagonalGaussian(mean, log_var).kl_per_dimension().sum())
     n = len(images)
     return {"neg_elbo": (recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n}
 
@@ -59,4 +61,10 @@ def torch_backend(model: VAE) -> Backend:
     def decode_mean(z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         return torch.sigmoid(model.decode(torch.from_numpy(z), as_labels(y))).numpy()
 
-    return Backend(encode=encode, log_likelihood=log_likelihood, decode_mean=decode_mean)
+    return Backend(encode=encode, log_likelihood=log_likelihood, decode_mean=decode_mean, prior=numpy_prior(model))
+
+
+def numpy_prior(model: VAE):
+    """The model's prior with the runtime's numpy surface (noise, sample, log_prob), so the torch
+    path of vae-eval and vae-plot samples and scores exactly as the exported model folder will."""
+    return runtime_prior(model.config.prior, model.config.latent_dim)

@@ -28,11 +28,12 @@ from vaeport.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoin
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
+from vaeport.train.distributions import DiagonalGaussian
 from vaeport.train.loss import LossTerms, iwae_loss, vae_loss
 from vaeport.train.run_folder import METRICS_FILE
 from vaeport.train.stop import StopRequest, stop_requests
 from vaeport.train.torch_eval import neg_elbo
-from vaeport.train.vae import VAE, reparameterize
+from vaeport.train.vae import VAE
 
 EVAL_SEED_OFFSET = 3  # the test ELBO uses its own generator so that evaluation never shifts training
 
@@ -91,10 +92,11 @@ def importance_weighted_terms(
     scale: list[torch.Tensor] = []  # filled once the loss (so the weights) is known, before backward
     hook = (lambda grad: grad * scale[0].unsqueeze(-1)) if dreg else None
     logits, mean, log_var = model(x, y, eps=eps, z_hook=hook)  # logits of all k samples: (k*b, C, H, W)
-    z = reparameterize(mean, log_var, eps)  # (k, b, D), the same z the decoder saw
+    z = DiagonalGaussian(mean, log_var).sample(eps)  # (k, b, D), the same z the decoder saw
     if hook is not None:
         z.register_hook(hook)
-    terms = iwae_loss(logits, x, z, mean, log_var, vae.config.likelihood, weight, vae.scale(), dreg=dreg)
+    likelihood = vae.config.likelihood
+    terms = iwae_loss(logits, x, z, mean, log_var, likelihood, weight, vae.scale(), dreg=dreg, prior=vae.prior)
     if terms.z_grad_scale is not None:
         scale.append(terms.z_grad_scale)
     return terms

@@ -14,6 +14,7 @@ from torch import nn
 from vaeport.runtime.errors import InputError
 from vaeport.train.config import ModelConfig
 from vaeport.train.conv import ConvDecoder, ConvEncoder
+from vaeport.train.distributions import DiagonalGaussian, Posterior, make_prior, posterior
 from vaeport.train.mlp import MLPDecoder, MLPEncoder
 
 # Gaussian likelihood: a learned global log standard deviation (sigma-VAE), kept in a sane range.
@@ -28,11 +29,6 @@ def build_decoder(config: ModelConfig) -> nn.Module:
     return ConvDecoder(config) if config.arch == "conv" else MLPDecoder(config)
 
 
-def reparameterize(mean: torch.Tensor, log_var: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """z = mean + sigma * eps: the sample is differentiable in mean and log_var."""
-    return mean + torch.exp(0.5 * log_var) * eps
-
-
 class VAE(nn.Module):
     """Encoder + Decoder; `kind="ae"` makes it a deterministic autoencoder (no KL, no noise)."""
 
@@ -41,6 +37,7 @@ class VAE(nn.Module):
         self.config = config
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config)
+        self.prior = make_prior(config.prior, config.latent_dim)  # p(z); N(0, I) has no parameters
         if config.likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.tensor(-1.0))
         else:
@@ -65,6 +62,10 @@ class VAE(nn.Module):
         """(mean, log_var) of q(z|x[,y]); log_var is None for the plain autoencoder."""
         out = self.encoder(x, *self.labels(y))
         return (out[0], out[1]) if self.variational else (out[0], None)
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Posterior:
+        """q(z|x[,y]) as a distribution (train/distributions.py)."""
+        return posterior(*self.encode(x, y))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder logits (N, C, H, W) of p(x|z[,y]); sigmoid(logits) is the image (Bernoulli p or
@@ -98,7 +99,7 @@ class VAE(nn.Module):
         else:
             if eps is None:
                 eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            z = reparameterize(mean, log_var, eps)
+            z = DiagonalGaussian(mean, log_var).sample(eps)
             if z_hook is not None and z.requires_grad:
                 z.register_hook(z_hook)
         if y is not None and z.dim() == 3:

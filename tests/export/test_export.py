@@ -228,19 +228,21 @@ def test_cli_errors_leave_nothing(runs, tmp_path, setup, args, message):
 
 
 def test_failing_parity_gate_writes_nothing(runs, tmp_path, monkeypatch):
-    real = pipeline.export_decoder
+    real = pipeline.export_role
 
-    def wrong_decoder(model, opset):
+    def wrong_decoder(model, role, opset):
+        if role != "decoder":
+            return real(model, role, opset)
         with torch.no_grad():
             for p in model.decoder.parameters():
                 p.add_(0.5)
-        data = real(model, opset)
+        data = real(model, role, opset)
         with torch.no_grad():
             for p in model.decoder.parameters():
                 p.sub_(0.5)
         return data
 
-    monkeypatch.setattr(pipeline, "export_decoder", wrong_decoder)
+    monkeypatch.setattr(pipeline, "export_role", wrong_decoder)
     code, _, stderr = run_cli([runs["mlp-vae-8x8"], "--out", tmp_path / "m"])
     assert code == ParityError.exit_code and "parity gate failed: decoder.x vs onnxruntime-cpu at batch 1" in stderr
     assert list(tmp_path.iterdir()) == []

@@ -6,9 +6,10 @@ import torch
 
 from vaeport.train.config import ModelConfig
 from vaeport.train.datasets import load_digits
-from vaeport.train.loss import log_normal_diag, log_normal_standard, reconstruction_nll
+from vaeport.train.distributions import DiagonalGaussian, StandardNormal
+from vaeport.train.loss import reconstruction_nll
 from vaeport.train.trainer import importance_weighted_terms
-from vaeport.train.vae import VAE, reparameterize
+from vaeport.train.vae import VAE
 
 K, B, D = 3, 16, 4
 
@@ -39,10 +40,11 @@ def test_dreg_step_gives_the_dreg_estimator(weight):
     # The estimator written out: -mean_x sum_k c_k d/dphi log w_k, with q's parameters held
     # constant inside log q and c_k = w~_k * ((1 - w) + w * w~_k) (w~_k^2 at w = 1).
     mean, log_var = model.encode(x)
-    z = reparameterize(mean, log_var, eps)
+    z = DiagonalGaussian(mean, log_var).sample(eps)
     logits = model.decode(z.reshape(-1, D))
     log_px = -reconstruction_nll(logits, x.expand(K, *x.shape).reshape(-1, *x.shape[1:]), "bernoulli").reshape(K, B)
-    log_w = log_px + weight * (log_normal_standard(z) - log_normal_diag(z, mean.detach(), log_var.detach()))
+    log_q = DiagonalGaussian(mean.detach(), log_var.detach()).log_prob(z)
+    log_w = log_px + weight * (StandardNormal(D).log_prob(z) - log_q)
     normalized = torch.softmax(log_w, dim=0).detach()
     coefficient = normalized * ((1 - weight) + weight * normalized)
     want_enc = torch.autograd.grad(-(coefficient * log_w).sum(0).mean(), enc)

@@ -1,0 +1,112 @@
+"""Model families, keyed by the manifest's `model.kind`: which graphs (roles) a model folder holds,
+what each role's inputs and outputs are given the manifest, and what the encoder's outputs mean.
+
+Everything that handles graphs (VAE.load, the manifest checks, the exporter, the parity gate, the
+variants, the compatibility matrix, the web demo) loops over a family's roles instead of naming
+two graphs. Adding a family is a `Family` entry here (plus its torch side in train/families.py);
+docs/architecture.md walks through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vaeport.runtime.distributions import Posterior, posterior
+from vaeport.runtime.errors import ModelFolderError
+from vaeport.runtime.files import (
+    DECODER_INPUT,
+    DECODER_OUTPUT,
+    ENCODER_INPUT,
+    ENCODER_OUTPUTS_AE,
+    ENCODER_OUTPUTS_VAE,
+    LABEL_INPUT,
+)
+
+IO = list[tuple[str, list[Any]]]  # (name, shape with "N" for the batch axis) per input or output
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """What a role's I/O depends on: the manifest's image shape, latent size and classes."""
+
+    image_shape: tuple[int, int, int]
+    latent_dim: int
+    conditional: bool
+
+
+@dataclass(frozen=True)
+class Role:
+    """One graph of a family: its name (the manifest's key, and the file's stem) and its I/O."""
+
+    name: str
+    io: Callable[[Shapes], tuple[IO, IO]]  # (inputs, outputs)
+
+
+def label_input(shapes: Shapes) -> IO:
+    """A conditional model's extra input: int64 class indices [N]."""
+    return [(LABEL_INPUT, ["N"])] if shapes.conditional else []
+
+
+def encoder_role(outputs: tuple[str, ...]) -> Role:
+    def io(s: Shapes) -> tuple[IO, IO]:
+        return [(ENCODER_INPUT, ["N", *s.image_shape]), *label_input(s)], [(o, ["N", s.latent_dim]) for o in outputs]
+
+    return Role("encoder", io)
+
+
+DECODER = Role(
+    "decoder",
+    lambda s: ([(DECODER_INPUT, ["N", s.latent_dim]), *label_input(s)], [(DECODER_OUTPUT, ["N", *s.image_shape])]),
+)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its roles in the order they are exported and loaded, and how the encoder's
+    outputs become the posterior (a distribution of runtime/distributions.py)."""
+
+    kind: str
+    roles: tuple[Role, ...]
+    variational: bool  # has a posterior with a density (KL, likelihood bounds)
+    to_posterior: Callable[[list[np.ndarray]], Posterior]
+    summary: str
+
+    @property
+    def role_names(self) -> tuple[str, ...]:
+        return tuple(role.name for role in self.roles)
+
+    def role(self, name: str) -> Role:
+        for role in self.roles:
+            if role.name == name:
+                return role
+        roles = ", ".join(self.role_names)
+        raise ModelFolderError(f"expected a graph role of the {self.kind} family ({roles}), got {name!r}")
+
+
+FAMILIES: dict[str, Family] = {
+    "vae": Family(
+        "vae",
+        (encoder_role(ENCODER_OUTPUTS_VAE), DECODER),
+        True,
+        lambda out: posterior(out[0], out[1]),
+        "variational autoencoder: Gaussian posterior, prior p(z)",
+    ),
+    "ae": Family(
+        "ae",
+        (encoder_role(ENCODER_OUTPUTS_AE), DECODER),
+        False,
+        lambda out: posterior(out[0], None),
+        "plain autoencoder baseline: deterministic code, no KL",
+    ),
+}
+
+
+def family(kind: str) -> Family:
+    """The family registered under `kind` (the manifest's model.kind)."""
+    if kind not in FAMILIES:
+        raise ModelFolderError(f"expected model.kind to be one of {', '.join(FAMILIES)}, got {kind!r}")
+    return FAMILIES[kind]

@@ -1,0 +1,66 @@
+"""The torch side of the model families (runtime/families.py has the runtime side): for each
+`model.kind`, the module each graph role is exported from and the example inputs it is traced with.
+
+The exporter and the parity gate loop over these; input and output names come from the runtime
+family's role, so the two sides cannot disagree about a graph's interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vaeport.runtime.errors import InputError
+from vaeport.runtime.families import Shapes
+from vaeport.train.vae import VAE, DecoderImage
+
+EXAMPLE_BATCH = 2  # export with a batch of 2 so that the batch axis cannot be specialized to 1
+
+
+@dataclass(frozen=True)
+class TorchRole:
+    """What one graph computes in torch, and example inputs to trace it with (in input order)."""
+
+    module: Callable[[VAE], nn.Module]
+    examples: Callable[[VAE], tuple[torch.Tensor, ...]]
+
+
+def example_labels(model: VAE) -> tuple[torch.Tensor, ...]:
+    """A conditional model's label input (int64 class indices [N]), or nothing."""
+    if not model.conditional:
+        return ()
+    return (torch.arange(EXAMPLE_BATCH, dtype=torch.int64) % model.config.num_classes,)
+
+
+def example_images(model: VAE) -> tuple[torch.Tensor, ...]:
+    image = torch.rand(EXAMPLE_BATCH, *model.config.image_shape, generator=torch.Generator().manual_seed(0))
+    return (image, *example_labels(model))
+
+
+def example_latents(model: VAE) -> tuple[torch.Tensor, ...]:
+    z = torch.randn(EXAMPLE_BATCH, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    return (z, *example_labels(model))
+
+
+ENCODER = TorchRole(lambda model: model.encoder, example_images)
+DECODER = TorchRole(lambda model: DecoderImage(model.decoder), example_latents)
+
+TORCH_ROLES: dict[str, dict[str, TorchRole]] = {
+    "vae": {"encoder": ENCODER, "decoder": DECODER},
+    "ae": {"encoder": ENCODER, "decoder": DECODER},
+}
+
+
+def torch_roles(model: VAE) -> dict[str, TorchRole]:
+    """The torch roles of the model's family, in the runtime family's order."""
+    if model.config.kind not in TORCH_ROLES:
+        raise InputError(f"expected a model family of {', '.join(TORCH_ROLES)}, got {model.config.kind!r}")
+    return TORCH_ROLES[model.config.kind]
+
+
+def shapes(model: VAE) -> Shapes:
+    """What the roles' I/O depends on, from the model's config."""
+    return Shapes(tuple(model.config.image_shape), model.config.latent_dim, model.conditional)
