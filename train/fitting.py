@@ -61,8 +61,18 @@ def fit(
     quiet=True shows no progress bar or per-epoch lines; `on_epoch(row)` is called after each
     epoch with its metrics (the row written to metrics.jsonl). Raises `Interrupted` on Ctrl-C
     (last.pt saved), `InputError` on bad input (nothing written), `TrainingError` on a
-    non-finite loss."""
-    out = Path(out)
+    non-finite loss. torch's thread count (`threads`) is restored when fit returns."""
+    threads = torch.get_num_threads()
+    try:
+        return fit_run(config, Path(out), resume, force, quiet, on_epoch)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def fit_run(
+    config: TrainConfig | None, out: Path, resume: bool, force: bool, quiet: bool, on_epoch: EpochCallback | None
+) -> Run:
+    """fit's work."""
     if resume:
         if force:
             raise InputError("expected one of --resume or --force, got both")

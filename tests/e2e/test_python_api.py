@@ -138,3 +138,38 @@ def test_run_finished_only_for_a_whole_run_of_the_same_config(tmp_path):
     assert not Run.finished(tmp_path / "r", config)
     (tmp_path / "r" / "config.json").write_text("{")
     assert not Run.finished(tmp_path / "r", config)  # unreadable config: not finished, no crash
+
+
+def test_fit_leaves_torch_threads_as_it_found_them(tmp_path):
+    """fit(threads=1) must not leave the caller's process on one thread (the export that follows in
+    a notebook would then run, and time, differently from the CLI's)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fit(TrainConfig(hidden=(16,), latent_dim=2, epochs=1, threads=1), tmp_path / "r", quiet=True)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_parity_figures_do_not_depend_on_the_callers_threads(tmp_path):
+    """The parity section written into vae.json is computed on one thread whatever the exporting
+    process set, so the same run exports to the same manifest bytes."""
+    import torch
+
+    from vaeport.export import export
+
+    run = fit(TrainConfig(dataset="digits", hidden=(64,), latent_dim=4, epochs=1, threads=1), tmp_path / "r", quiet=True)
+    before = torch.get_num_threads()
+    manifests = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            folder = export(run, tmp_path / f"m{threads}")
+            manifests.append(json.loads((folder / "vae.json").read_text()))
+    finally:
+        torch.set_num_threads(before)
+    assert manifests[0]["parity"] == manifests[1]["parity"]
+    assert manifests[0]["files"] == manifests[1]["files"]
