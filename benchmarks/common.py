@@ -59,3 +59,13 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         print("  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)))
         if j == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def test_examples(dataset: str, data_dir: Any, image_size: Any, seed: int, latent_dim: int, classes: int) -> Any:
+    """The data set's test images (and labels, for a conditional model of `classes` classes) as the
+    Examples export/feeds.py draws the seeded parity inputs from."""
+    from vaeport.export.feeds import Examples
+    from vaeport.train.datasets import load_dataset
+
+    data = load_dataset(dataset, data_dir, image_size, seed)
+    return Examples(data.test, latent_dim, data.test_labels if classes else None, classes)

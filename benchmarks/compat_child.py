@@ -114,8 +114,10 @@ def vaeport_runner():
 
     def run(path, feeds, names, row):
         vae = VAE.load(row["folder"], device="cpu", variant=row["variant"])
-        (array,) = feeds.values()
-        return list(vae.encode(array)) if row["part"] == "encoder" else [vae.decode(array)]
+        label = feeds.get("y")  # a conditional model's class indices
+        if row["part"] == "encoder":
+            return [out for out in vae.encode(feeds["x"], label=label) if out is not None]
+        return [vae.decode(feeds["z"], label=label)]
 
     return f"vaeport runtime, onnxruntime {onnxruntime.__version__}", run
 

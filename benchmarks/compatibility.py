@@ -1,13 +1,15 @@
 """Compatibility matrix: the model folder's graphs, for each export target, in the runtimes apps pin,
 each compared with torch eager on the same seeded inputs.
 
-Rows: target (portable, legacy) x variant (fp32, fp16) x graph (encoder, decoder). Columns: torch
+Rows: target (portable, legacy) x variant (fp32, fp16) x graph role (encoder, decoder). Columns: torch
 eager (the reference), ONNX Runtime of this environment, onnx.reference, then runtimes each in its
 own venv built from the package registry and cached under .cache/vaeport/venvs (onnxruntime at the
 oldest version with wheels for this Python and at the newest, OpenVINO, OpenCV DNN, tract,
 onnx2torch, which converts the graph back to torch), then onnxruntime-node and onnxruntime-web in
 headless Chromium (fp32). A column that cannot be installed is skipped with its reason; a runtime
-that cannot run a graph shows the error, never a number.
+that cannot run a graph shows the error, never a number. Sections: the shipped model's run folder
+when present, a synthetic conv VAE (Resize, Shape, DepthToSpace) and a synthetic conditional VAE
+(the int64 label input and its Gather); inputs from export/feeds.py, as the export gate draws them.
 
     python benchmarks/compatibility.py [--run-dir runs/fashion-mnist] [--python-only]
     make parity
@@ -34,16 +36,16 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "web"))
 import webtools  # noqa: E402
-from common import write_result  # noqa: E402
+from common import test_examples, write_result  # noqa: E402
 
 from vaeport.export import export  # noqa: E402
-from vaeport.export.parity import FP32, ReferenceGraph, Tolerance, torch_decoder, torch_encoder  # noqa: E402
+from vaeport.export.feeds import seeded_feeds, write_json  # noqa: E402
+from vaeport.export.parity import FP32, ReferenceGraph, Tolerance, role_inputs, torch_outputs  # noqa: E402
 from vaeport.export.targets import TARGETS  # noqa: E402
 from vaeport.export.variants import FP16  # noqa: E402
 from vaeport.runtime.atomic import atomic_write_text  # noqa: E402
 from vaeport.runtime.graph import Graph  # noqa: E402
 from vaeport.runtime.manifest import read_manifest  # noqa: E402
-from vaeport.train.datasets import load_dataset  # noqa: E402
 from vaeport.train.load import load_run  # noqa: E402
 
 BATCH = 8
@@ -125,12 +127,12 @@ def install_checkout(python: Path) -> str | None:
     return None if done.returncode == 0 else f"could not install {wheel.name}: {done.stderr.strip()[-300:]}"
 
 
-def seeded_inputs(run_dir: Path, latent_dim: int, seed: int) -> dict[str, np.ndarray]:
-    _, cfg, _ = load_run(run_dir, "last")
-    data = load_dataset(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.seed)
-    rng = np.random.default_rng(seed)
-    images = data.test[rng.permutation(len(data.test))[:BATCH]].astype(np.float32)
-    return {"encoder": images, "decoder": rng.standard_normal((BATCH, latent_dim), dtype=np.float32)}
+def seeded_inputs(run_dir: Path, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """BATCH seeded inputs of every role of the run's model (export/feeds.py)."""
+    model, cfg, _ = load_run(run_dir, "last")
+    classes = model.config.num_classes
+    examples = test_examples(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.seed, cfg.latent_dim, classes)
+    return seeded_feeds(role_inputs(model), examples, BATCH, np.random.default_rng(seed))
 
 
 def compare(reference: list[np.ndarray], got: list[np.ndarray], tol: Tolerance) -> dict[str, Any]:
@@ -158,33 +160,48 @@ def conv_run(root: Path) -> Path:
     return fit(config, root / "conv-run", quiet=True).path
 
 
+def conditional_run(root: Path) -> Path:
+    """A 1-epoch conditional MLP VAE on 2,000 synthetic labelled 28x28 images: its graphs take the
+    int64 label input y (a Gather per layer), which unconditional graphs lack."""
+    from vaeport.train import TrainConfig, fit
+
+    rng = np.random.default_rng(1)
+    np.save(root / "labelled.npy", ((rng.random((2000, 28, 28)) < 0.3) * 255).astype(np.uint8))
+    np.save(root / "labelled.labels.npy", rng.integers(0, 10, 2000))
+    config = TrainConfig(
+        dataset=f"npy:{root / 'labelled.npy'}", hidden=(64,), latent_dim=8, epochs=1, conditional=True
+    )
+    return fit(config, root / "conditional-run", quiet=True).path
+
+
 def matrix_for(run_dir: Path, seed: int, with_web: bool, tmp_path: Path) -> tuple[list[dict], dict[str, str]]:
     """The rows of one run folder's export, every column filled; and the versions of the venv runtimes."""
     model, _, _ = load_run(run_dir, "last")
-    inputs = seeded_inputs(run_dir, model.config.latent_dim, seed)
-    reference = {"encoder": torch_encoder(model, inputs["encoder"]), "decoder": torch_decoder(model, inputs["decoder"])}
+    inputs = seeded_inputs(run_dir, seed)
+    reference = torch_outputs(model, inputs)
     folders = {name: export(run_dir, tmp_path / name, target=name, fp16=True, checkpoint="last") for name in TARGETS}
     rows, files = [], {}
     for target, folder in folders.items():
         manifest = read_manifest(folder)
         for variant in ("fp32", "fp16"):
-            for part in ("encoder", "decoder"):
-                row_id = f"{target}-{variant}-{part}"
-                files[row_id] = folder / manifest.graph_file(variant, part)
+            for role in manifest.roles:
+                row_id = f"{target}-{variant}-{role}"
+                files[row_id] = folder / manifest.graph_file(variant, role)
                 rows.append({"id": row_id, "target": target, "opset": manifest.opset, "variant": variant,
-                             "graph": part, "results": {}})  # fmt: skip
-    for part, x in inputs.items():
-        np.save(tmp_path / f"{part}.npy", x)
+                             "graph": role, "results": {}})  # fmt: skip
+    npy = {role: {name: tmp_path / f"{role}-{name}.npy" for name in feeds} for role, feeds in inputs.items()}
+    for role, feeds in inputs.items():
+        for name, array in feeds.items():
+            np.save(npy[role][name], array)
     for row in rows:
-        tol, ref = TOLERANCES[row["variant"]], reference[row["graph"]]
+        tol, ref, feeds = TOLERANCES[row["variant"]], reference[row["graph"]], inputs[row["graph"]]
         graph = Graph(files[row["id"]].read_bytes())
-        row["results"]["onnxruntime (this environment)"] = compare(ref, graph(inputs[row["graph"]]), tol)
-        small = ReferenceGraph(files[row["id"]].read_bytes())(inputs[row["graph"]][:2])  # a slow interpreter
+        row["results"]["onnxruntime (this environment)"] = compare(ref, graph.run(feeds), tol)
+        small = ReferenceGraph(files[row["id"]].read_bytes())(*(a[:2] for a in feeds.values()))  # a slow interpreter
         row["results"]["onnx.reference (batch 2)"] = compare([r[:2] for r in ref], small, tol)
     versions = {}
-    outputs_of = {
-        part: [name for name, _ in read_manifest(folders["portable"]).expected_io(part)[1]] for part in inputs
-    }
+    portable = read_manifest(folders["portable"])
+    outputs_of = {role: [name for name, _ in portable.expected_io(role)[1]] for role in inputs}
     for column, (kind, requirements, no_deps) in VENV_COLUMNS.items():
         print(f"== {run_dir.name}: {column}", flush=True)
         python, reason = venv_for(column, requirements, no_deps)
@@ -198,7 +215,7 @@ def matrix_for(run_dir: Path, seed: int, with_web: bool, tmp_path: Path) -> tupl
         job = {
             "rows": [
                 {"id": r["id"], "graph": str(files[r["id"]]), "outputs": outputs_of[r["graph"]],
-                 "inputs": {"x" if r["graph"] == "encoder" else "z": str(tmp_path / f"{r['graph']}.npy")},
+                 "inputs": {name: str(path) for name, path in npy[r["graph"]].items()},
                  "folder": str(folders[r["target"]]), "variant": r["variant"], "part": r["graph"]}
                 for r in rows
             ]
@@ -233,6 +250,7 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "fashion-mnist",
                         help="a run folder whose export is checked (skipped when absent)")  # fmt: skip
     parser.add_argument("--no-conv", action="store_true", help="skip the synthetic conv model")
+    parser.add_argument("--no-conditional", action="store_true", help="skip the synthetic conditional model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--python-only", action="store_true", help="skip the Node and Chromium columns")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "compatibility.md")
@@ -251,6 +269,11 @@ def main() -> None:
             (tmp_path / "conv").mkdir()
             runs["a conv VAE (1 epoch on synthetic 28x28 images; Resize, Shape, DepthToSpace)"] = conv_run(
                 tmp_path / "conv"
+            )
+        if not args.no_conditional:
+            (tmp_path / "conditional").mkdir()
+            runs["a conditional VAE (1 epoch on synthetic labelled 28x28 images; the int64 label y, Gather)"] = (
+                conditional_run(tmp_path / "conditional")
             )
         for title, run_dir in runs.items():
             work = tmp_path / f"work-{len(sections)}"
@@ -273,7 +296,7 @@ def main() -> None:
 def web_columns(rows: list[dict], folders: dict[str, Path], inputs: dict, reference: dict, tmp: Path) -> None:
     """onnxruntime-node and onnxruntime-web (headless Chromium) on each target's fp32 graphs."""
     feed = tmp / "inputs.json"
-    feed.write_text(json.dumps({p: {"shape": list(x.shape), "data": x.ravel().tolist()} for p, x in inputs.items()}))
+    write_json(inputs, feed)
     for column, reason_of in (("onnxruntime-node", webtools.missing_node), ("onnxruntime-web", webtools.missing_tools)):
         for target, folder in folders.items():
             reason = reason_of()

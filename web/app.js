@@ -1,7 +1,7 @@
 // The demo: sample a grid, interpolate between two samples with a slider, and move the first
 // latent dimensions of sample 1 with sliders, redrawing as they move. A conditional model gets a
 // class picker: every picture is drawn in the chosen class.
-import { classesOf, decode, drawGrid, loadModel, sampleLatents, slerp } from "./vae.js";
+import { classesOf, decode, drawGrid, loadModel, samplePrior, slerp } from "./vae.js";
 
 const params = new URLSearchParams(location.search);
 const folder = params.get("model") || "/models/fashion-mnist/";
@@ -24,7 +24,7 @@ async function main() {
   const label = () => (classes ? Number(picker.value) : null);
 
   async function drawSamples() {
-    latents = sampleLatents(64, d, Number(document.getElementById("seed").value));
+    latents = samplePrior(model, 64, Number(document.getElementById("seed").value));
     drawGrid(document.getElementById("grid"), await decode(model, latents, label()), 64, image, 8, 2);
     edited.set(latents[0]);
     sliders.forEach((slider, i) => { slider.value = edited[i]; }); // start from sample 1's latent

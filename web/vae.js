@@ -4,6 +4,11 @@
 
 export const WASM_PATHS = "/web/node_modules/onnxruntime-web/dist/";
 const SUPPORTED_VERSIONS = [1, 2];
+// What the demo runs: the graph roles it opens for each model family (runtime/families.py), and
+// the priors it samples. A folder of another family or prior is refused with a visible line,
+// never drawn from N(0, I) behind its back.
+export const DEMO_ROLES = { vae: ["decoder"], ae: ["decoder"] };
+export const DEMO_PRIORS = ["normal"];
 
 export function classesOf(manifest) {
   // a conditional model's class names (format_version 2), or null
@@ -15,7 +20,13 @@ export function labelTensor(labels) {
   return new ort.Tensor("int64", BigInt64Array.from(labels, (v) => BigInt(v)), [labels.length]);
 }
 
-export async function loadModel(folder, part = "decoder") {
+export function tensorOf(spec) {
+  // {shape, dtype, data} (what export/feeds.py writes) -> an ort.Tensor
+  if (spec.dtype === "int64") return new ort.Tensor("int64", BigInt64Array.from(spec.data, (v) => BigInt(v)), spec.shape);
+  return new ort.Tensor("float32", Float32Array.from(spec.data), spec.shape);
+}
+
+export async function loadManifest(folder) {
   ort.env.wasm.wasmPaths = WASM_PATHS; // absolute URL path: the .wasm files are served beside ort.min.js
   ort.env.wasm.numThreads = 1; // no cross-origin isolation needed
   const base = folder.endsWith("/") ? folder : folder + "/";
@@ -24,15 +35,46 @@ export async function loadModel(folder, part = "decoder") {
     throw new Error(`expected a vaeport-model manifest of format_version ${SUPPORTED_VERSIONS.join(" or ")}, ` +
       `got ${manifest.format} ${manifest.format_version}`);
   }
-  const file = manifest.graphs.fp32[part];
+  return { base, manifest };
+}
+
+export async function openGraph({ base, manifest }, role) {
+  // the fp32 graph of one role, checked against the manifest's sha256 before it is used
+  const file = manifest.graphs.fp32[role];
+  if (!file) throw new Error(`expected a ${role} graph in ${base}vae.json, got roles ${Object.keys(manifest.graphs.fp32)}`);
   const bytes = new Uint8Array(await (await fetch(base + file)).arrayBuffer());
   const digest = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
     .map((b) => b.toString(16).padStart(2, "0")).join("");
   if (digest !== manifest.files[file].sha256) {
     throw new Error(`${file}: expected sha256 ${manifest.files[file].sha256}, got ${digest}`);
   }
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
-  return { manifest, session };
+  return ort.InferenceSession.create(bytes, { executionProviders: ["wasm"] });
+}
+
+export function checkRunnable(manifest) {
+  // the demo's one visible refusal for a folder it cannot run
+  const kind = manifest.model.kind;
+  const prior = manifest.model.prior ?? "normal";
+  if (!(kind in DEMO_ROLES)) {
+    throw new Error(`this demo cannot run model.kind ${kind} (it runs ${Object.keys(DEMO_ROLES).join(", ")})`);
+  }
+  if (!DEMO_PRIORS.includes(prior)) {
+    throw new Error(`this demo cannot sample the ${prior} prior (it samples ${DEMO_PRIORS.join(", ")})`);
+  }
+}
+
+export async function loadModel(folder) {
+  // {manifest, sessions: {role: session}} with a session for each role the demo runs
+  const loaded = await loadManifest(folder);
+  checkRunnable(loaded.manifest);
+  const sessions = {};
+  for (const role of DEMO_ROLES[loaded.manifest.model.kind]) sessions[role] = await openGraph(loaded, role);
+  return { manifest: loaded.manifest, sessions };
+}
+
+export function samplePrior(model, n, seed) {
+  // n latents from the model's prior with the seeded generator (N(0, I): the noise itself)
+  return sampleLatents(n, model.manifest.model.latent_dim, seed);
 }
 
 export function decode(model, latents, labels = null) {
@@ -56,8 +98,9 @@ async function decodeNow(model, latents, labels) {
     const each = typeof labels === "number" ? latents.map(() => labels) : Array.from(labels);
     feeds.y = labelTensor(each);
   }
-  const out = await model.session.run(feeds);
-  return out[model.session.outputNames[0]].data;
+  const session = model.sessions.decoder;
+  const out = await session.run(feeds);
+  return out[session.outputNames[0]].data;
 }
 
 export function toRGBA(pixels, offset, image) {

@@ -241,7 +241,7 @@ def test_interrupted(digits_model, tmp_path, monkeypatch):
     assert_one_line("vae-generate", code, stderr, Interrupted)
 
 
-def test_readme_lists_every_code():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def test_docs_list_every_code():
+    page = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
     for cls in ERRORS:
-        assert f"| {cls.exit_code} | `{cls.__name__}` |" in readme, cls.__name__
+        assert f"| {cls.exit_code} | `{cls.__name__}` |" in page, cls.__name__

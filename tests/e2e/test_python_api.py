@@ -56,6 +56,27 @@ def test_every_config_field_is_a_cli_option_with_the_same_default():
     assert set(options) - {f.name for f in fields(TrainConfig)} == {"out", "resume", "force", "quiet"}
 
 
+def test_every_export_option_is_a_cli_option_and_an_export_keyword(tmp_path):
+    """ExportOptions is the one definition: vae-export's options are its fields, export() takes them
+    as keywords and names an unknown one, models/build.py reads recipes into it."""
+    from vaeport.export import ExportOptions, export
+    from vaeport.export.cli import main as export_main
+    from vaeport.runtime import InputError
+
+    options = {p.name: p for p in export_main.params if isinstance(p, click.Option)}
+    for f in fields(ExportOptions):
+        assert options[f.name].opts == [option_name(f)] and options[f.name].default == f.default, f.name
+        assert options[f.name].help == f.metadata["help"]
+    assert set(options) - {f.name for f in fields(ExportOptions)} == {"out", "verify_dir", "against"}
+    with pytest.raises(InputError, match="expected export options among .*, got fp61"):
+        export(tmp_path / "run", tmp_path / "m", fp61=True)
+    with pytest.raises(InputError, match="expected --calibration-size >= 1, got 0"):
+        ExportOptions(calibration_size=0)
+    with pytest.raises(InputError, match="expected --target to be one of portable, legacy"):
+        ExportOptions(target="newest")
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.mark.parametrize(
     "config",
     [

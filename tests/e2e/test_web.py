@@ -8,7 +8,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from vaeport.export.feeds import Examples, manifest_inputs, seeded_feeds, write_json
 from vaeport.export.pipeline import ExportOptions, export_run
+from vaeport.runtime.graph import Graph
+from vaeport.runtime.manifest import read_manifest
 
 from ..helpers import make_run
 
@@ -46,30 +49,28 @@ def python_outputs(model_dir, part, x, labels=None):
     return session.run(None, feeds)
 
 
-def assert_matches_python(model_dir, got, x, z, labels=None):
-    """Another runtime's flat outputs equal Python onnxruntime's within the fp32 gate's tolerance."""
-    for part, data, y in (("encoder", x, labels and labels[0]), ("decoder", z, labels and labels[1])):
-        for want, out in zip(python_outputs(model_dir, part, data, y), got[part], strict=True):
+def assert_matches_python(model_dir, got, feeds):
+    """Another runtime's flat outputs equal Python onnxruntime's for every role within the fp32
+    gate's tolerance."""
+    manifest = read_manifest(model_dir)
+    assert set(feeds) == set(manifest.roles)
+    for role, inputs in feeds.items():
+        graph = Graph((model_dir / manifest.graph_file("fp32", role)).read_bytes())
+        for want, out in zip(graph.run(inputs), got[role], strict=True):
             np.testing.assert_allclose(np.asarray(out).reshape(want.shape), want, rtol=1e-3, atol=1e-4)
 
 
 def write_inputs(path, model_dir):
-    """Seeded encoder and decoder inputs (with labels for a conditional model); returns (x, z, labels)."""
-    manifest = json.loads((model_dir / "vae.json").read_text())
-    image = manifest["image"]
+    """The seeded inputs of every role (export/feeds.py: labels too for a conditional model), as the
+    parity matrix writes them; returns them."""
+    manifest = read_manifest(model_dir)
     rng = np.random.default_rng(0)
-    x = rng.random((3, image["channels"], image["height"], image["width"]), dtype=np.float32)
-    z = rng.standard_normal((5, manifest["model"]["latent_dim"]), dtype=np.float32)
-    inputs = {
-        "encoder": {"shape": list(x.shape), "data": x.ravel().tolist()},
-        "decoder": {"shape": list(z.shape), "data": z.ravel().tolist()},
-    }
-    labels = None
-    if manifest.get("classes"):
-        labels = ([1, 0, 2], [2, 3, 0, 1, 2])
-        inputs["encoder"]["labels"], inputs["decoder"]["labels"] = labels
-    path.write_text(json.dumps(inputs))
-    return x, z, labels
+    images = rng.random((3, *manifest.image_shape), dtype=np.float32)
+    classes = len(manifest.classes or ())
+    labels = rng.integers(0, classes, 3) if classes else None
+    feeds = seeded_feeds(manifest_inputs(manifest), Examples(images, manifest.latent_dim, labels, classes), 5, rng)
+    write_json(feeds, path)
+    return feeds
 
 
 @pytest.mark.slow
@@ -96,7 +97,8 @@ def test_parity_matrix_on_a_small_model(small_model, tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    rows = {r["runtime"]: r for r in json.loads((tmp_path / "parity.json").read_text())["rows"]}
+    (rows,) = json.loads((tmp_path / "parity.json").read_text())["models"].values()
+    rows = {r["runtime"]: r for r in rows}
     for name in ("torch eager (fp32)", "onnxruntime-cpu, optimization disabled", "onnx.reference (batch 4)"):
         assert rows[name]["status"] == "pass", name
     for row in rows.values():
@@ -108,9 +110,9 @@ def test_parity_matrix_on_a_small_model(small_model, tmp_path):
 @pytest.mark.parametrize("which", ["small_model", "small_cvae"])
 def test_onnxruntime_node_matches_python(which, request, tmp_path):
     model = request.getfixturevalue(which)
-    x, z, labels = write_inputs(tmp_path / "inputs.json", model)
+    feeds = write_inputs(tmp_path / "inputs.json", model)
     got = webtools.node_parity(model, tmp_path / "inputs.json")
-    assert_matches_python(model, got, x, z, labels)
+    assert_matches_python(model, got, feeds)
 
 
 @pytest.mark.slow
@@ -118,11 +120,11 @@ def test_onnxruntime_node_matches_python(which, request, tmp_path):
 @pytest.mark.parametrize("which", ["small_model", "small_cvae"])
 def test_onnxruntime_web_matches_python(which, request, tmp_path):
     model = request.getfixturevalue(which)
-    x, z, labels = write_inputs(tmp_path / "inputs.json", model)
+    feeds = write_inputs(tmp_path / "inputs.json", model)
     mounts = {"/web/": webtools.WEB, "/model/": model, "/inputs.json": tmp_path / "inputs.json"}
     with webtools.serve(mounts) as base:
         got = webtools.browser(f"{base}/web/parity.html", "runParity('/model/', '/inputs.json')")
-    assert_matches_python(model, got, x, z, labels)
+    assert_matches_python(model, got, feeds)
 
 
 @pytest.mark.slow
@@ -178,3 +180,27 @@ def test_demo_page_draws_a_labelled_decode_as_python(small_cvae, tmp_path):
             assert np.abs(pixels[:, i * w : (i + 1) * w, 0] - expected[i, 0]).max() <= 1
     different = np.rint(python_outputs(model, "decoder", z, [5, 5, 5])[0] * 255)
     assert np.abs(different - np.rint(python_outputs(model, "decoder", z, [2, 2, 2])[0] * 255)).max() > 10
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(webtools.missing_tools() is not None, reason=str(webtools.missing_tools()))
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"prior": "flow"}, "this demo cannot sample the flow prior (it samples normal)"),
+        ({"kind": "vqvae"}, "this demo cannot run model.kind vqvae (it runs vae, ae)"),
+    ],
+)
+def test_demo_page_refuses_a_folder_it_cannot_run(small_model, tmp_path, edit, message):
+    """A family or a prior the page does not know is refused with one visible line, never drawn
+    from N(0, I) behind the model's back."""
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(small_model, folder)
+    manifest = json.loads((folder / "vae.json").read_text())
+    manifest["model"].update(edit)
+    (folder / "vae.json").write_text(json.dumps(manifest))
+    with webtools.serve({"/web/": webtools.WEB, "/model/": folder}) as base, pytest.raises(RuntimeError) as caught:
+        webtools.browser(f"{base}/web/?model=/model/")
+    assert message in str(caught.value)
