@@ -31,7 +31,9 @@ class ExportOptions:
     calibration_size: int = setting(256, "Training images used to calibrate int8.", minimum=1)
     name: str | None = setting(None, "Model name in the manifest (default: the folder name).")
     checkpoint: str = setting("best", "Which checkpoint of the run folder to export.", choices=CHECKPOINTS)
-    force: bool = setting(False, "Replace an existing model folder at --out.")
+    force: bool = setting(
+        False, "Replace the model in an existing model folder at --out (files vae-export did not write are kept)."
+    )
     require_variants: bool = setting(
         False,
         "Fail (exit 8, nothing written) when an asked-for fp16/int8 variant misses its tolerance, instead of "

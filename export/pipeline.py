@@ -21,12 +21,12 @@ from vaeport.export.options import ExportOptions
 from vaeport.export.parity import failures, model_examples, run_gate
 from vaeport.export.targets import resolve_target
 from vaeport.export.variants import fp16_parity, int8_parity, make_fp16, make_int8
-from vaeport.runtime.atomic import atomic_folder, check_creatable, ensure_folder
+from vaeport.runtime.atomic import atomic_folder, check_creatable, copy_into, ensure_folder, foreign_entries
 from vaeport.runtime.errors import FileAccessError, InputError, ParityError
 from vaeport.runtime.families import family
 from vaeport.runtime.files import MANIFEST_FILE, graph_file
 from vaeport.runtime.inputs import check_seed
-from vaeport.runtime.manifest import read_verified, verify_folder
+from vaeport.runtime.manifest import LOADABLE_SUFFIXES, read_verified, verify_folder
 from vaeport.train.datasets import ImageData, load_run_data
 from vaeport.train.load import load_run
 from vaeport.train.run_folder import Run
@@ -139,7 +139,9 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
     manifest = build_manifest(
         options.name or out.name, model, cfg, record, target, opset, files, graphs, parity, counts
     )
-    write_folder(out, files, manifest, lambda folder: calibrate(folder, data.holdout, options.seed, log))
+    kept = write_folder(out, files, manifest, lambda folder: calibrate(folder, data.holdout, options.seed, log))
+    if kept:
+        log(f"kept what vae-export did not write: {', '.join(kept)}")
     return manifest
 
 
@@ -165,11 +167,14 @@ def write_folder(
     files: dict[str, bytes],
     manifest: dict[str, Any],
     scoring: Callable[[Path], dict[str, Any] | None] | None = None,
-) -> None:
+) -> list[str]:
     """Write everything into a temporary folder beside `out`, check it as the runtime will, add
     the manifest's `scoring` section (computed on that folder), then rename it into place
-    (replacing an earlier model folder only after the new one is complete)."""
+    (replacing an earlier model folder only after the new one is complete). What an earlier folder
+    there holds that vae-export did not write (a model card, an eval.json, notes) is copied over;
+    returns those names."""
     ensure_folder(out.parent, "--out's parent")
+    kept = foreign_entries(out, exported_names(out) | set(files) | {MANIFEST_FILE})
     with atomic_folder(out, replace=True) as tmp:
         for file, data in files.items():
             (tmp / file).write_bytes(data)
@@ -178,6 +183,20 @@ def write_folder(
         if scoring is not None:
             manifest["scoring"] = scoring(tmp)
             (tmp / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        copy_into(kept, tmp)
+    return [p.name + ("/" if p.is_dir() else "") for p in kept]
+
+
+def exported_names(folder: Path) -> set[str]:
+    """What an earlier export wrote into `folder`: its manifest's files, and any graph or weight file
+    (an unlisted one would make the new folder fail its own check)."""
+    if not folder.is_dir():
+        return set()
+    try:
+        listed = set(json.loads((folder / MANIFEST_FILE).read_text()).get("files") or {})
+    except (OSError, ValueError, AttributeError):
+        listed = set()
+    return listed | {p.name for p in folder.iterdir() if p.suffix in LOADABLE_SUFFIXES}
 
 
 def verify_against(

@@ -41,6 +41,24 @@ def remove_leftovers(path: Path) -> int:
     return len(found)
 
 
+def foreign_entries(folder: Path, ours: set[str]) -> list[Path]:
+    """What `folder` holds besides the files named in `ours` and their temporary leftovers: what a
+    --force must keep, since this command did not write it."""
+    def is_ours(name: str) -> bool:
+        return name in ours or any(name.startswith(f".{mine}.") and name.endswith(TEMP_SUFFIX) for mine in ours)
+
+    return sorted(p for p in folder.iterdir() if not is_ours(p.name)) if folder.is_dir() else []
+
+
+def copy_into(entries: list[Path], folder: Path) -> None:
+    """Copy files and folders (with their modes and times) into `folder`."""
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.copytree(entry, folder / entry.name, symlinks=True)
+        else:
+            shutil.copy2(entry, folder / entry.name, follow_symlinks=False)
+
+
 def fsync_folder(folder: Path) -> None:
     """Make a rename inside `folder` durable (no-op where folders cannot be opened)."""
     try:

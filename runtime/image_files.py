@@ -14,7 +14,8 @@ from vaeport.runtime.idx import read_idx
 from vaeport.runtime.inputs import describe
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-GRAY_MODES = ("L", "1", "I;16", "I")
+GRAY_MODES = ("L", "1", "I;16", "I;16B", "I;16L", "I")
+WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I")  # 16-bit grayscale PNGs open as one of these
 IDX_SUFFIXES = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
 Batches = Iterator[tuple[list[str], np.ndarray]]
 
@@ -31,8 +32,20 @@ def read_image(file: Path) -> tuple[np.ndarray, bool]:
     with Image.open(file) as im:
         im.load()
         gray = im.mode in GRAY_MODES
-        pixels = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8)
+        if im.mode in WIDE_GRAY_MODES:
+            # Pillow's convert("L") clips 16-bit values at 255 (every pixel above 255/65535 turns
+            # white): scale by the bit depth instead.
+            pixels = to_8_bit(np.asarray(im), file)
+        else:
+            pixels = np.asarray(im.convert("L" if gray else "RGB"), dtype=np.uint8)
     return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), gray
+
+
+def to_8_bit(wide: np.ndarray, file: Path) -> np.ndarray:
+    """16-bit gray levels (0..65535) -> the nearest 8-bit ones (0..255)."""
+    if wide.size and (wide.min() < 0 or wide.max() > 65535):
+        raise InputError(f"{file}: expected 16-bit gray levels 0..65535, got {wide.min()}..{wide.max()}")
+    return np.rint(wide.astype(np.float64) * (255.0 / 65535.0)).astype(np.uint8)
 
 
 def image_files(folder: Path) -> list[Path]:

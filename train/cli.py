@@ -46,7 +46,12 @@ def config_args(config: TrainConfig) -> list[str]:
     is_flag=True,
     help="Continue the run in --out from its last checkpoint (options equal to the saved ones may be repeated).",
 )
-@click.option("--force", is_flag=True, help="Delete an existing run folder at --out and start over.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Start over in an existing run folder at --out (its config, metrics and checkpoints are replaced; "
+    "files training did not write are kept).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
 @click.pass_context
 def main(ctx: click.Context, out: Path, resume: bool, force: bool, quiet: bool, **settings: Any) -> None:

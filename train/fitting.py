@@ -7,6 +7,7 @@ run.metrics[-1]["test_neg_elbo"]
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ def fit(
 
     resume=True continues the run in `out` from its last checkpoint, bit-identical to an
     uninterrupted run; `config` may then be None (the saved one) or equal the saved one except in
-    epochs, threads, data_dir and device. force=True deletes an earlier run folder at `out`.
+    epochs, threads, data_dir and device. force=True replaces an earlier run at `out` (files that
+    training did not write there are kept).
     quiet=True shows no progress bar or per-epoch lines; `on_epoch(row)` is called after each
     epoch with its metrics (the row written to metrics.jsonl). Raises `Interrupted` on Ctrl-C
     (last.pt saved), `InputError` on bad input (nothing written), `TrainingError` on a
@@ -85,7 +87,9 @@ def fit_run(
     ranks = from_environment(torch.device(cfg.device))
     ranks.barrier()  # every rank has validated before rank 0 touches the folder
     if ranks.is_main:
-        prepare_new_run(out, force=force)
+        kept = prepare_new_run(out, force=force)
+        if kept and not quiet:
+            print(f"vae-train: --force kept what training did not write: {', '.join(kept)}", file=sys.stderr)
         write_config(out, cfg, data)
     ranks.barrier()
     Trainer(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch).fit()

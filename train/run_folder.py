@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from vaeport.runtime.atomic import atomic_write_text, check_creatable, ensure_folder
+from vaeport.runtime.atomic import atomic_write_text, check_creatable, ensure_folder, foreign_entries
 from vaeport.runtime.errors import InputError
 from vaeport.train.checkpoint import BEST, LAST
 from vaeport.train.config import TrainConfig
@@ -20,6 +20,7 @@ CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 EVAL_FILE = "eval.json"
 RUN_MARKERS = (CONFIG_FILE, LAST)
+RUN_FILES = {CONFIG_FILE, METRICS_FILE, LAST, BEST}  # what training writes: all that --force removes
 
 
 def package_versions(*names: str) -> dict[str, str]:
@@ -46,12 +47,18 @@ def check_new_run(out: Path, force: bool) -> None:
             raise InputError(f"--out {out}: refusing to clear a folder that is not a vaeport run folder")
 
 
-def prepare_new_run(out: Path, force: bool) -> None:
-    """Check that `out` may be used for a new run; with --force clear an old run folder there."""
+def prepare_new_run(out: Path, force: bool) -> list[str]:
+    """Check that `out` may be used for a new run; with --force remove what training wrote there
+    (config.json, metrics.jsonl, last.pt, best.pt and their temporary leftovers) and keep anything
+    else (notes, pictures, an eval.json: vae-train did not write them). Returns what was kept."""
     check_new_run(out, force)
-    if out.exists() and any(out.iterdir()):
-        shutil.rmtree(out)
+    kept = foreign_entries(out, RUN_FILES)
+    if out.is_dir():
+        for entry in out.iterdir():
+            if entry not in kept:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     ensure_folder(out)
+    return [p.name + ("/" if p.is_dir() else "") for p in kept]
 
 
 def write_config(out: Path, cfg: TrainConfig, data: ImageData) -> None:
