@@ -149,7 +149,7 @@ def calibrate(folder: Path, holdout: np.ndarray | None, seed: int, log: Log) -> 
     """The default anomaly score fitted on the run's held-out training images through the folder's
     fp32 graphs (what `VAE.score` of unlabelled images will compute: a conditional model's is
     marginal over its classes), or None when the run held none out."""
-    from vaeport.runtime.scoring import DEFAULT_FPR, DEFAULT_K, Calibration, score
+    from vaeport.runtime.scoring import DEFAULT_FPR, DEFAULT_K, Calibration, model_identity, score
     from vaeport.runtime.vae import VAE
 
     if holdout is None:
@@ -159,7 +159,8 @@ def calibrate(folder: Path, holdout: np.ndarray | None, seed: int, log: Log) -> 
     vae = VAE.load(folder, device="cpu")
     stats = score(vae, holdout, DEFAULT_K, seed, None)
     source = f"{len(holdout)} training images held out of training (--holdout)"
-    return Calibration.fit(stats, vae.variational, DEFAULT_FPR, DEFAULT_K, seed, source).to_dict()
+    identity = model_identity(vae.manifest)
+    return Calibration.fit(stats, vae.variational, DEFAULT_FPR, DEFAULT_K, seed, source, identity).to_dict()
 
 
 def write_folder(

@@ -27,7 +27,7 @@ def read_calibration(path: Path):  # -> Calibration
         raise InputError(
             f"--calibration {path}: expected a calibration JSON file, got an unreadable one ({exc})"
         ) from exc
-    return Calibration.from_dict(data, f"--calibration {path}")
+    return Calibration.from_dict(data, f"--calibration {path}", InputError)
 
 
 @click.command(
@@ -72,7 +72,7 @@ def main(
     from vaeport.runtime.atomic import atomic_write, atomic_write_text
     from vaeport.runtime.errors import InputError
     from vaeport.runtime.image_files import image_batches
-    from vaeport.runtime.scoring import FIELDS, STATISTICS, Calibration, score
+    from vaeport.runtime.scoring import FIELDS, STATISTICS, Calibration, model_identity, score
     from vaeport.runtime.vae import VAE
 
     if (input_path is None) == (fit_path is None):
@@ -80,7 +80,15 @@ def main(
     if fit_path is not None and calibration is not None:
         raise InputError("expected --calibration only when scoring, not with --fit")
     vae = VAE.load(model_dir, device=device, variant=variant)
+    identity = model_identity(vae.manifest)
     used = read_calibration(calibration) if calibration is not None else vae.calibration
+    if calibration is not None:
+        used.check_for(identity, k, f"--calibration {calibration}")
+    elif used is not None and fit_path is None and k != used.k:
+        raise InputError(
+            f"expected --k {used.k}, the k the model folder's anomaly calibration was fitted at, got --k {k} "
+            "(or --fit a calibration at this k and pass it with --calibration)"
+        )
     source = fit_path if fit_path is not None else input_path
     total, batches = image_batches(source, vae.image_shape)
     names: list[str] = []
@@ -96,10 +104,11 @@ def main(
             for name in fields:
                 columns[name].append(part[name])
             bar.update(len(images))
-    results = {name: np.concatenate(parts) for name, parts in columns.items()}
+    results = {name: None if parts[0] is None else np.concatenate(parts) for name, parts in columns.items()}
     if fit_path is not None:
         stats = {s: results[s] for s in STATISTICS}
-        fitted = Calibration.fit(stats, vae.variational, fpr, k, seed, f"{len(names)} images of {fit_path.name}")
+        source = f"{len(names)} images of {fit_path.name}"
+        fitted = Calibration.fit(stats, vae.variational, fpr, k, seed, source, identity)
         atomic_write_text(out, json.dumps(fitted.to_dict(), indent=2) + "\n")
         click.echo(
             f"calibrated on {len(names)} normal images: threshold {fitted.threshold:.4g} at fpr {fpr:g}; wrote {out}"
@@ -112,7 +121,7 @@ def main(
         writer.writerow(["image", *fields])
         classes = vae.classes or ()
         for i, name in enumerate(names):
-            row = [format_value(results[field][i]) for field in FIELDS]
+            row = [format_value(None if results[field] is None else results[field][i]) for field in FIELDS]
             if vae.conditional:
                 row.append(classes[int(results["label"][i])])
             writer.writerow([name, *row])
@@ -120,12 +129,16 @@ def main(
         text.detach()
 
     atomic_write(out, write_rows)
-    flagged = int(results["flagged"].sum())
-    note = "" if used is not None else " (no calibration: anomaly is empty; vae-score --fit makes one)"
-    click.echo(f"scored {len(names)} images, {flagged} flagged{note}; wrote {out}")
+    if used is None:
+        note = "anomaly and flagged are empty: no calibration (vae-score --fit makes one)"
+    else:
+        note = f"{int(results['flagged'].sum())} flagged"
+    click.echo(f"scored {len(names)} images, {note}; wrote {out}")
 
 
 def format_value(value: object) -> str:
+    if value is None:
+        return ""
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
     number = float(value)  # type: ignore[arg-type]

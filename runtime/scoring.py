@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from vaeport.runtime.distributions import DiagonalGaussian
-from vaeport.runtime.errors import InputError, ModelFolderError
+from vaeport.runtime.errors import InputError, ModelFolderError, VaeportError
 from vaeport.runtime.evaluate import iwae_nll, log_weights, onnx_backend
 from vaeport.runtime.png import encode_png
 
@@ -54,6 +55,31 @@ DEFAULT_K = 64
 DEFAULT_FPR = 0.01
 MAX_DECODE = 16_384  # decoded images per step (k per image): bounds memory whatever N is
 CALIBRATION_FORMAT = "vaeport-calibration"
+
+
+class NoCalibrationWarning(UserWarning):
+    """Scores were computed without an anomaly calibration: `anomaly` is NaN and `flagged` None."""
+
+
+def choose_calibration(
+    own: Calibration | None, given: Calibration | None, identity: dict[str, Any], k: int, labelled: bool
+) -> Calibration | None:
+    """The calibration a score uses: `given` (checked to be for this model and k), else the model
+    folder's `own` (not for labelled scores; at its own k only), else None, with a warning saying
+    that `flagged` is then unknown and how to get one."""
+    if given is not None:
+        given.check_for(identity, k, "calibration")
+        return given
+    if own is not None and not labelled and k == own.k:
+        return own
+    if own is not None and not labelled:
+        why = f"the model folder's calibration was fitted at k={own.k}, not k={k}: score with k={own.k}"
+    elif own is not None:
+        why = "the model folder's calibration is for unlabelled images: pass calibration= for labelled scores"
+    else:
+        why = "the model folder has none (export with --holdout, or fit one with vae-score --fit)"
+    warnings.warn(f"no anomaly calibration: anomaly is NaN and flagged is None ({why})", NoCalibrationWarning, 3)
+    return None
 
 
 def image_noise_by_content(seed: int, images: np.ndarray, k: int, dim: int) -> np.ndarray:
@@ -140,6 +166,25 @@ class Calibration:
     seed: int
     images: int  # how many normal images it was fitted on
     source: str  # where they came from
+    model: dict[str, Any] | None = None  # model_identity() of the model it was fitted for
+
+    def check_for(self, identity: dict[str, Any], k: int, where: str) -> None:
+        """InputError unless this calibration was fitted for the model `identity` describes, at `k`
+        importance samples (the statistics it thresholds move with both)."""
+        if self.model is None:
+            raise InputError(
+                f"{where}: expected a calibration that records the model it was fitted for, got one without "
+                "(made by an older vaeport): fit it again with vae-score --fit"
+            )
+        differs = [key for key in identity if self.model.get(key) != identity[key]]
+        if differs:
+            key = differs[0]
+            raise InputError(
+                f"{where}: expected a calibration fitted for this model, got one fitted for another "
+                f"({key}: {self.model.get(key)!r}, this model: {identity[key]!r}); fit one with vae-score --fit"
+            )
+        if k != self.k:
+            raise InputError(f"{where}: expected k={self.k} (the calibration was fitted at --k {self.k}), got k={k}")
 
     @staticmethod
     def design(stats: dict[str, np.ndarray], features: tuple[str, ...]) -> np.ndarray:
@@ -153,9 +198,17 @@ class Calibration:
 
     @classmethod
     def fit(
-        cls, stats: dict[str, np.ndarray], variational: bool, fpr: float, k: int, seed: int, source: str
+        cls,
+        stats: dict[str, np.ndarray],
+        variational: bool,
+        fpr: float,
+        k: int,
+        seed: int,
+        source: str,
+        model: dict[str, Any] | None = None,
     ) -> Calibration:
-        """Fit on the statistics of normal images only; the threshold is their (1 - fpr) quantile."""
+        """Fit on the statistics of normal images only; the threshold is their (1 - fpr) quantile.
+        `model`: model_identity() of the model the statistics came from."""
         if not (isinstance(fpr, float) and 0.0 < fpr < 0.5):
             raise InputError(f"expected a false-positive rate between 0 and 0.5, got {fpr!r}")
         features = VAE_FEATURES if variational else AE_FEATURES
@@ -168,9 +221,9 @@ class Calibration:
             )
         center = design.mean(axis=0)
         covariance = np.cov(design, rowvar=False) + 1e-6 * np.eye(len(features))
-        calibration = cls(features, center, np.linalg.inv(covariance), 0.0, fpr, k, seed, n, source)
+        calibration = cls(features, center, np.linalg.inv(covariance), 0.0, fpr, k, seed, n, source, model)
         threshold = float(np.quantile(calibration.anomaly(stats), 1.0 - fpr))
-        return cls(features, center, calibration.precision, threshold, fpr, k, seed, n, source)
+        return cls(features, center, calibration.precision, threshold, fpr, k, seed, n, source, model)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -186,24 +239,68 @@ class Calibration:
             "seed": self.seed,
             "images": self.images,
             "source": self.source,
+            "model": self.model,
         }
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> Calibration:
+    def from_dict(cls, data: Any, where: str, error: type[VaeportError] = ModelFolderError) -> Calibration:
+        """A calibration record read back, every field checked (one line naming the first that is
+        missing or wrong, raised as `error`)."""
+
+        def fail(reason: str) -> VaeportError:
+            return error(f"{where}: expected a {CALIBRATION_FORMAT} record, {reason}")
+
+        if not isinstance(data, dict) or data.get("format") != CALIBRATION_FORMAT:
+            raise fail("got another kind of file")
+        for key in ("features", "center", "precision", "threshold", "fpr", "k", "seed", "images", "source"):
+            if key not in data:
+                raise fail(f"got one without the field '{key}'")
+        features = data["features"]
+        if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+            raise fail(f"got 'features' {features!r} (expected a list of statistic names)")
+        unknown = sorted(set(features) - set(STATISTICS))
+        if unknown:
+            raise fail(f"got unknown statistics {unknown} in 'features'")
         try:
-            features = tuple(data["features"])
             center = np.asarray(data["center"], dtype=np.float64)
             precision = np.asarray(data["precision"], dtype=np.float64)
-            unknown = sorted(set(features) - set(STATISTICS))
-            if data.get("format") != CALIBRATION_FORMAT or unknown or center.shape != (len(features),):
-                raise ValueError(f"unknown statistics {unknown}" if unknown else "not a calibration")
-            if precision.shape != (len(features), len(features)) or not np.isfinite(precision).all():
-                raise ValueError("a precision matrix of the wrong shape")
-            return cls(features, center, precision, float(data["threshold"]), float(data["fpr"]), int(data["k"]),
-                       int(data["seed"]), int(data["images"]), str(data["source"]))  # fmt: skip
-        except (KeyError, TypeError, ValueError) as exc:
-            reason = f"expected a {CALIBRATION_FORMAT} record, got an unreadable one ({exc})"
-            raise ModelFolderError(f"{where}: {reason}") from exc
+        except (TypeError, ValueError):
+            raise fail("got 'center' or 'precision' that are not numbers") from None
+        if center.shape != (len(features),) or not np.isfinite(center).all():
+            raise fail(f"got 'center' that is not {len(features)} finite numbers")
+        if precision.shape != (len(features), len(features)) or not np.isfinite(precision).all():
+            raise fail(f"got 'precision' that is not a {len(features)}x{len(features)} matrix of finite numbers")
+        numbers = {key: data[key] for key in ("threshold", "fpr")}
+        for key, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise fail(f"got '{key}' {value!r} (expected a finite number)")
+        if not 0 < numbers["fpr"] < 0.5:
+            raise fail(f"got 'fpr' {numbers['fpr']!r} (expected a rate between 0 and 0.5)")
+        for key in ("k", "seed", "images"):
+            value = data[key]
+            if type(value) is not int or value < (0 if key == "seed" else 1):
+                sign = "non-negative" if key == "seed" else "positive"
+                raise fail(f"got '{key}' {value!r} (expected a {sign} integer)")
+        model = data.get("model")
+        if model is not None and not isinstance(model, dict):
+            raise fail(f"got 'model' {model!r} (expected the record of the model it was fitted for)")
+        return cls(tuple(features), center, precision, float(numbers["threshold"]), float(numbers["fpr"]), data["k"],
+                   data["seed"], data["images"], str(data["source"]), model)  # fmt: skip
+
+
+def model_identity(manifest: Any) -> dict[str, Any]:
+    """What a calibration must have been fitted for: the model's family, prior, shapes, classes and
+    the sha256 of its fp32 graphs (the weights themselves: another training run is another model)."""
+    return {
+        "kind": manifest.kind,
+        "prior": manifest.prior,
+        "image_shape": list(manifest.image_shape),
+        "latent_dim": manifest.latent_dim,
+        "classes": None if manifest.classes is None else list(manifest.classes),
+        "graphs_sha256": {
+            role: manifest.file_spec(manifest.graph_file("fp32", role))["sha256"] for role in manifest.roles
+        },
+    }
 
 
 def class_prior(vae: Any) -> np.ndarray:
@@ -267,7 +364,7 @@ def score(
             out[name][start : start + batch] = stats[name]
     if calibration is None:
         out["anomaly"] = np.full(n, np.nan)
-        out["flagged"] = np.zeros(n, dtype=bool)
+        out["flagged"] = None  # unknown, not "normal": nothing to compare the anomaly with
     else:
         out["anomaly"] = calibration.anomaly(out)
         out["flagged"] = out["anomaly"] > calibration.threshold

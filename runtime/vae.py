@@ -176,24 +176,25 @@ class VAE:
     ) -> dict[str, np.ndarray]:
         """Per-image scores, one entry per image in every array: `nll` (IWAE-k bound on -log p(x),
         nats), `bits_per_dim`, `recon`, `kl`, `mse`, `complexity`, `sharpness`, `sharpness_gap`,
-        `residual_peak`, `brightness`, `anomaly` (higher = more anomalous; NaN without a
-        calibration) and `flagged` (anomaly above the calibration's threshold). `calibration`
-        replaces the model folder's (e.g. one fitted with `vae-score --fit` on your normal data).
+        `residual_peak`, `brightness`, `anomaly` (higher = more anomalous) and `flagged` (anomaly
+        above the calibration's threshold). `calibration` replaces the model folder's (e.g. one
+        fitted with `vae-score --fit` on your normal data; it must have been fitted for this model
+        at this `k`, else InputError). Without a calibration that applies, `anomaly` is NaN,
+        `flagged` is None (unknown, not "normal") and a NoCalibrationWarning says why.
         An image's scores do not depend on the other images, their order or the batch size.
 
         A conditional model scores each image given its `label` when one is passed (then the
         folder's calibration, fitted on unlabelled images, is not applied: pass `calibration` for
         an anomaly score), or else marginally over the classes (`nll` of p(x), the rest of the
         most probable class, which is returned as `label`)."""
-        from vaeport.runtime.scoring import score
+        from vaeport.runtime.scoring import choose_calibration, model_identity, score
 
         images = as_images(x, self.image_shape)
         labels = None if label is None else as_labels(label, len(images), self._classes)
         k = check_count(k, "k")
         seed = check_seed(seed)
-        if calibration is None and labels is None:
-            calibration = self._calibration
-        return score(self, images, k, seed, calibration, labels)
+        used = choose_calibration(self._calibration, calibration, model_identity(self._manifest), k, labels is not None)
+        return score(self, images, k, seed, used, labels)
 
     # -- sampling ------------------------------------------------------------------------------
     def sample_latent(self, n: int, seed: int | None = None, temperature: float = 1.0, start: int = 0) -> np.ndarray:

@@ -48,7 +48,7 @@ def test_npy_rows_match_the_api(model, images, tmp_path):
     assert header == ["image", *FIELDS] and [r[0] for r in rows] == [str(i) for i in range(12)]
     api = VAE.load(model, device="cpu").score(images, k=8)
     np.testing.assert_allclose([float(r[1]) for r in rows], api["nll"], rtol=1e-5)
-    assert all(r[FIELDS.index("anomaly") + 1] == "" and r[-1] == "false" for r in rows)
+    assert all(r[FIELDS.index("anomaly") + 1] == "" and r[-1] == "" for r in rows)  # flagged unknown, not false
 
 
 def test_folder_and_idx_inputs(model, images, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from vaeport.export import export
 from vaeport.runtime import VAE, InputError, ModelFolderError
 from vaeport.runtime.evaluate import evaluate, onnx_backend
-from vaeport.runtime.scoring import FIELDS, Calibration, score
+from vaeport.runtime.scoring import FIELDS, Calibration, NoCalibrationWarning, score
 from vaeport.train import TrainConfig, fit
 from vaeport.train.datasets import load_dataset
 
@@ -38,7 +38,7 @@ def test_images():
 
 
 def test_every_field_one_value_per_image(vae, test_images):
-    s = vae.score(test_images[:10], k=8)
+    s = vae.score(test_images[:10], k=64)  # the calibration's k
     assert set(s) == set(FIELDS)
     assert all(len(v) == 10 for v in s.values()) and s["flagged"].dtype == bool
     assert np.all(s["nll"] > 0) and np.all(s["kl"] > 0) and np.all(np.isfinite(s["anomaly"]))
@@ -48,17 +48,18 @@ def test_every_field_one_value_per_image(vae, test_images):
 
 def test_an_images_score_depends_on_nothing_else(vae, test_images):
     x = test_images[:20]
-    whole = vae.score(x, k=16, seed=3)
-    reversed_ = vae.score(x[::-1], k=16, seed=3)
-    split = [vae.score(x[:7], k=16, seed=3), vae.score(x[7:], k=16, seed=3)]
-    small_batches = score(vae, x, 16, 3, vae.calibration, batch_size=3)
-    mixed = vae.score(np.concatenate([x[:5], test_images[100:140]]), k=16, seed=3)  # other company
+    whole = vae.score(x, k=64, seed=3)
+    reversed_ = vae.score(x[::-1], k=64, seed=3)
+    split = [vae.score(x[:7], k=64, seed=3), vae.score(x[7:], k=64, seed=3)]
+    small_batches = score(vae, x, 64, 3, vae.calibration, batch_size=3)
+    mixed = vae.score(np.concatenate([x[:5], test_images[100:140]]), k=64, seed=3)  # other company
     for name in ("nll", "recon", "kl", "anomaly", "complexity"):
         np.testing.assert_array_equal(whole[name], reversed_[name][::-1], err_msg=name)
         np.testing.assert_array_equal(whole[name], np.concatenate([p[name] for p in split]), err_msg=name)
         np.testing.assert_array_equal(whole[name], small_batches[name], err_msg=name)
         np.testing.assert_array_equal(whole[name][:5], mixed[name][:5], err_msg=name)
-    assert not np.array_equal(whole["nll"], vae.score(x, k=16, seed=4)["nll"])  # the seed matters
+    assert np.isfinite(whole["anomaly"]).all()
+    assert not np.array_equal(whole["nll"], vae.score(x, k=64, seed=4)["nll"])  # the seed matters
 
 
 def test_mean_nll_agrees_with_vae_eval_within_monte_carlo_error(vae, test_images):
@@ -97,9 +98,11 @@ def test_fit_refuses_too_few_images_and_bad_rates(vae, test_images):
 def test_uncalibrated_and_autoencoder_folders(ae_model, digits_model, test_images):
     plain = VAE.load(digits_model, device="cpu")
     assert plain.calibration is None
-    s = plain.score(test_images[:5], k=4)
-    assert np.isnan(s["anomaly"]).all() and not s["flagged"].any()
-    ae = VAE.load(ae_model, device="cpu").score(test_images[:5], k=4)
+    with pytest.warns(NoCalibrationWarning, match="anomaly is NaN and flagged is None"):
+        s = plain.score(test_images[:5], k=4)
+    assert np.isnan(s["anomaly"]).all() and s["flagged"] is None
+    with pytest.warns(NoCalibrationWarning):
+        ae = VAE.load(ae_model, device="cpu").score(test_images[:5], k=4)
     assert np.isnan(ae["nll"]).all() and np.isnan(ae["kl"]).all() and np.isfinite(ae["recon"]).all()
 
 
