@@ -49,7 +49,15 @@ def to_8_bit(wide: np.ndarray, file: Path) -> np.ndarray:
 
 
 def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """The PNG/JPEG files under `folder`, sorted; hidden files and folders (macOS `._*` metadata,
+    `.git`, ...) are not images of the data set."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
 
 
 def to_model_float(array: np.ndarray, what: str, image_shape: tuple[int, int, int]) -> np.ndarray:

@@ -14,8 +14,21 @@ def describe_classes(classes: tuple[str, ...]) -> str:
     return ", ".join(f"{i} {name!r}" for i, name in enumerate(classes))
 
 
+def ambiguous_number(number: int, classes: tuple[str, ...]) -> str | None:
+    """Why `number` does not say one class of this model, or None: when the class names are numbers
+    and `number` is the index of one class and the name of another (class folders 1..10 are
+    indices 0..9)."""
+    named = str(number)
+    if named in classes and 0 <= number < len(classes) and classes.index(named) != number:
+        return (
+            f"{number} is the index of class {classes[number]!r} and the name of class index {classes.index(named)}"
+        )
+    return None
+
+
 def class_index(value: Any, classes: tuple[str, ...], name: str) -> int:
-    """One class given by its name or its index -> the index."""
+    """One class given by its name (a string) or its index (an integer) -> the index. An integer
+    that is also the name of another class is refused: a class is the same class however it is named."""
     if isinstance(value, (str, np.str_)):
         try:
             return classes.index(str(value))
@@ -28,6 +41,12 @@ def class_index(value: Any, classes: tuple[str, ...], name: str) -> int:
     if not 0 <= int(value) < len(classes):
         raise InputError(
             f"expected {name} to be a class index 0..{len(classes) - 1} ({describe_classes(classes)}), got {int(value)}"
+        )
+    why = ambiguous_number(int(value), classes)
+    if why:
+        raise InputError(
+            f"expected {name} to name one class, got {int(value)}: {why}; pass the name as a string "
+            f"({str(int(value))!r}) or the class's own name for an index ({classes[int(value)]!r})"
         )
     return int(value)
 
@@ -82,8 +101,25 @@ def resolve_label_option(text: str | None, per_class: bool, classes: tuple[str, 
         )
     if per_class:
         raise InputError("expected one of --label or --per-class, got both")
+    for prefix, by_name in (("name:", True), ("index:", False)):  # says which, where a number could be both
+        if text.startswith(prefix):
+            value = text[len(prefix) :]
+            if by_name:
+                return class_index(value, classes, "--label")
+            if not value.isdigit() or int(value) >= len(classes):
+                raise InputError(
+                    f"expected --label index:N with N in 0..{len(classes) - 1} ({describe_classes(classes)}), "
+                    f"got {text!r}"
+                )
+            return int(value)
+    number = text.strip().lstrip("-").isdigit()
+    if number and ambiguous_number(int(text), classes):
+        raise InputError(
+            f"expected --label to name one class, got {text}: {ambiguous_number(int(text), classes)}; say "
+            f"--label name:{text} or --label index:{text}"
+        )
     if text in classes:
         return classes.index(text)
-    if text.strip().lstrip("-").isdigit():
+    if number:
         return class_index(int(text), classes, "--label")
     return class_index(text, classes, "--label")

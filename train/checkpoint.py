@@ -10,11 +10,10 @@ import torch
 from vaeport.runtime.atomic import atomic_write
 from vaeport.runtime.errors import InputError
 from vaeport.train.config import ModelConfig
+from vaeport.train.run_folder import BEST, LAST  # noqa: F401 (the checkpoint names, defined with the run folder)
 
 CHECKPOINT_FORMAT = "vaeport-checkpoint"
 CHECKPOINT_VERSION = 1
-LAST = "last.pt"
-BEST = "best.pt"
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from vaeport.runtime.errors import InputError
+from vaeport.runtime.errors import InputError, require_module
 from vaeport.runtime.idx import read_idx
 from vaeport.runtime.image_files import image_files, read_image
 from vaeport.runtime.inputs import describe
@@ -57,6 +57,7 @@ class ImageData:
     holdout: np.ndarray | None = None  # (K, C, H, W) training images kept out of training (--holdout)
     holdout_labels: np.ndarray | None = None  # (K,) their labels
     classes: tuple[str, ...] | None = None  # class names by label index; None without labels
+    notes: list[str] = field(default_factory=list)  # why the labels were left out, when they were
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -95,6 +96,7 @@ def to_unit_float(array: np.ndarray, name: str) -> np.ndarray:
 
 
 def load_digits(seed: int) -> ImageData:
+    require_module("sklearn", "train", "the built-in digits data set (scikit-learn)")
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
@@ -132,8 +134,11 @@ def load_idx_dataset(name: str, data_dir: Path | None) -> ImageData:
     )
 
 
-def load_folder(path: Path, image_size: int | None, seed: int, skip_bad: bool = False) -> ImageData:
-    """PNG/JPEG files under `path`; first-level subfolders, when every image has one, are classes.
+def load_folder(
+    path: Path, image_size: int | None, seed: int, skip_bad: bool = False, strict_labels: bool = True
+) -> ImageData:
+    """PNG/JPEG files under `path`; first-level subfolders, when every image has one, are classes
+    (every subfolder, so an empty one is a class without images; numeric names in numeric order).
 
     An unreadable image (truncated, corrupt, not an image at all) is refused with its name, or with
     skip_bad left out and listed in `ImageData.skipped`."""
@@ -177,23 +182,37 @@ def load_folder(path: Path, image_size: int | None, seed: int, skip_bad: bool = 
             pixels = resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)
         arrays.append(pixels)
     stacked = to_unit_float(np.stack(arrays), f"folder:{path}")
-    labels, classes = None, None
+    labels, classes, error = None, None, None
     parts = [f.relative_to(path).parts for f in kept]
-    if all(len(p) > 1 for p in parts):
-        classes = tuple(sorted({p[0] for p in parts}))
+    folders = {p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    stray = [str(Path(*p)) for p in parts if len(p) == 1]
+    if folders and stray:
+        error = LabelError(
+            f"folder:{path}: expected every image in a class folder, got {len(stray)} at the top level "
+            f"({', '.join(stray[:3])}{', ...' if len(stray) > 3 else ''}): move them into a class folder"
+        )
+        if strict_labels:
+            raise error
+    elif folders:
+        classes = class_order(folders)
         index = {name: i for i, name in enumerate(classes)}
         labels = np.array([index[p[0]] for p in parts], dtype=np.int64)
     train, test, ytr, yte = seeded_split(stacked, labels, seed)
     split = f"seeded 90/10 (seed {seed})"
-    return ImageData(f"folder:{path}", train, test, ytr, yte, split, str(path), skipped, classes=classes)
+    data = ImageData(f"folder:{path}", train, test, ytr, yte, split, str(path), skipped, classes=classes)
+    return data if error is None else unlabelled(data, error)
+
+
+class LabelError(InputError):
+    """The data set's labels cannot be used: fatal for a conditional run, a note for any other."""
 
 
 def check_labels(labels: np.ndarray, classes: int, name: str) -> None:
     """Integer labels in 0..classes-1, one per image."""
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise InputError(f"{name}: expected labels as a 1-D integer array, got {describe(labels)}")
+        raise LabelError(f"{name}: expected labels as a 1-D integer array, got {describe(labels)}")
     if len(labels) and (labels.min() < 0 or labels.max() >= classes):
-        raise InputError(
+        raise LabelError(
             f"{name}: expected labels in 0..{classes - 1} ({classes} classes), "
             f"got values in {int(labels.min())}..{int(labels.max())}"
         )
@@ -219,20 +238,53 @@ def npy_labels(path: Path, n: int) -> tuple[np.ndarray | None, tuple[str, ...] |
         if classes_path.is_file():
             raise InputError(f"{classes_path}: expected {labels_path.name} beside it, got no such file")
         return None, None
-    labels = read_npy(labels_path, "an .npy array of integer labels", str(labels_path))
+    try:
+        labels = read_npy(labels_path, "an .npy array of integer labels", str(labels_path))
+    except InputError as exc:
+        raise LabelError(str(exc)) from exc
     if labels.ndim != 1 or len(labels) != n:
-        raise InputError(f"{labels_path}: expected {n} labels (one per image, shape [{n}]), got {describe(labels)}")
+        raise LabelError(f"{labels_path}: expected {n} labels (one per image, shape [{n}]), got {describe(labels)}")
+    if labels.dtype.kind not in "iu":
+        raise LabelError(
+            f"{labels_path}: expected integer class indices 0..K-1 (names go in {classes_path.name}, one per line), "
+            f"got {labels.dtype} values"
+        )
     if classes_path.is_file():
-        names = tuple(line.strip() for line in classes_path.read_text().splitlines() if line.strip())
-        if len(set(names)) != len(names) or not names:
-            raise InputError(f"{classes_path}: expected distinct class names, one per line, got {list(names)}")
+        names = class_names(classes_path)
     else:
         names = tuple(str(i) for i in range(int(labels.max()) + 1 if len(labels) else 0))
     check_labels(labels, len(names), str(labels_path))
     return labels.astype(np.int64), names
 
 
-def load_npy(path: Path, seed: int) -> ImageData:
+def class_names(path: Path) -> tuple[str, ...]:
+    """Class names one per line; a blank line inside would shift every later name, so it is refused."""
+    lines = path.read_text().splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()  # trailing blank lines shift nothing
+    blank = [i + 1 for i, line in enumerate(lines) if not line.strip()]
+    if blank:
+        raise LabelError(f"{path}: expected one class name per line, got a blank line {blank[0]}")
+    names = tuple(line.strip() for line in lines)
+    if len(set(names)) != len(names) or not names:
+        raise LabelError(f"{path}: expected distinct class names, one per line, got {list(names)}")
+    return names
+
+
+def class_order(names: set[str]) -> tuple[str, ...]:
+    """Class folder names in label order: numerically when every name is an integer (1, 2, ..., 10,
+    not 1, 10, 2), else alphabetically."""
+    if names and all(name.isdigit() for name in names):
+        return tuple(sorted(names, key=lambda name: (int(name), name)))
+    return tuple(sorted(names))
+
+
+def unlabelled(data: ImageData, error: LabelError) -> ImageData:
+    """`data` without labels, saying why (a conditional run refuses it with that reason)."""
+    return replace(data, train_labels=None, test_labels=None, classes=None, notes=[*data.notes, str(error)])
+
+
+def load_npy(path: Path, seed: int, strict_labels: bool = True) -> ImageData:
     """An `.npy` array [N,H,W] or [N,C,H,W], uint8 or float in [0, 1]; labels from the sidecar
     files `npy_labels` reads, when present."""
     if not path.is_file():
@@ -243,10 +295,17 @@ def load_npy(path: Path, seed: int) -> ImageData:
     if array.ndim != 4:
         raise InputError(f"npy:{path}: expected shape [N,H,W] or [N,C,H,W], got {list(array.shape)}")
     images = to_unit_float(array, f"npy:{path}")
-    labels, classes = npy_labels(path, len(images))
+    try:
+        labels, classes = npy_labels(path, len(images))
+        error = None
+    except LabelError as exc:
+        if strict_labels:
+            raise
+        labels, classes, error = None, None, exc
     train, test, ytr, yte = seeded_split(images, labels, seed)
     split = f"seeded 90/10 (seed {seed})"
-    return ImageData(f"npy:{path}", train, test, ytr, yte, split, str(path), classes=classes)
+    data = ImageData(f"npy:{path}", train, test, ytr, yte, split, str(path), classes=classes)
+    return data if error is None else unlabelled(data, error)
 
 
 def hold_out(data: ImageData, n: int, seed: int) -> ImageData:
@@ -269,9 +328,15 @@ def hold_out(data: ImageData, n: int, seed: int) -> ImageData:
 
 def load_run_data(config: Any, data_dir: str | Path | None = None) -> ImageData:
     """The data of a run, as its TrainConfig (or anything with the same fields) describes it:
-    the same split, skipped images and hold-out whoever loads it (training, export)."""
+    the same split, skipped images and hold-out whoever loads it (training, export). Labels that
+    cannot be used stop a conditional run; any other run goes on without them (`notes` says why)."""
     data = load_dataset(
-        config.dataset, data_dir or config.data_dir, config.image_size, config.seed, skip_bad=config.skip_bad_images
+        config.dataset,
+        data_dir or config.data_dir,
+        config.image_size,
+        config.seed,
+        skip_bad=config.skip_bad_images,
+        strict_labels=bool(config.conditional),
     )
     return hold_out(data, config.holdout, config.seed)
 
@@ -291,14 +356,16 @@ def load_dataset(
     image_size: int | None = None,
     seed: int = 0,
     skip_bad: bool = False,
+    strict_labels: bool = True,
 ) -> ImageData:
-    """Load a data set by its `--dataset` spec."""
+    """Load a data set by its `--dataset` spec. strict_labels=False loads a folder: or npy: data set
+    whose labels cannot be used without them, saying why in `notes`, instead of refusing it."""
     if spec == "digits":
         return load_digits(seed)
     if spec in IDX_DATASETS:
         return load_idx_dataset(spec, Path(data_dir) if data_dir else None)
     if spec.startswith("folder:"):
-        return load_folder(Path(spec[len("folder:") :]), image_size, seed, skip_bad)
+        return load_folder(Path(spec[len("folder:") :]), image_size, seed, skip_bad, strict_labels)
     if spec.startswith("npy:"):
-        return load_npy(Path(spec[len("npy:") :]), seed)
+        return load_npy(Path(spec[len("npy:") :]), seed, strict_labels)
     raise InputError(f"unknown dataset {spec!r}: expected one of {', '.join(BUILTIN)}, folder:PATH or npy:PATH")

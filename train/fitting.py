@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from vaeport.runtime.errors import InputError
@@ -19,7 +20,7 @@ from vaeport.train.checkpoint import LAST
 from vaeport.train.config import TrainConfig, resumed_config
 from vaeport.train.datasets import ImageData, load_run_data
 from vaeport.train.distributed import from_environment
-from vaeport.train.run_folder import Run, check_new_run, prepare_new_run, read_config, write_config
+from vaeport.train.run_folder import Run, check_new_run, prepare_new_run, read_config, read_metrics, write_config
 from vaeport.train.trainer import Trainer
 
 EpochCallback = Callable[[dict[str, Any]], None]
@@ -42,6 +43,15 @@ def load_data(cfg: TrainConfig) -> ImageData:
             f"expected --batch-size at most the {len(data.train)} training images of {data.name}, got {cfg.batch_size}"
         )
     cfg.model_config(data.image_shape, data.classes)  # --conditional without labels is refused here
+    if cfg.conditional:
+        counts = np.bincount(data.train_labels, minlength=len(data.classes))
+        empty = [f"{data.classes[c]!r} (index {c})" for c in np.flatnonzero(counts == 0)]
+        if empty:
+            raise InputError(
+                f"{data.name}: expected training images of every class of a conditional model, got none of "
+                f"{', '.join(empty[:5])}{', ...' if len(empty) > 5 else ''} (an empty class folder, or a gap in "
+                "the labels: the model would learn nothing for it)"
+            )
     return data
 
 
@@ -90,6 +100,8 @@ def fit_run(
         kept = prepare_new_run(out, force=force)
         if kept and not quiet:
             print(f"vae-train: --force kept what training did not write: {', '.join(kept)}", file=sys.stderr)
+        for note in data.notes if not quiet else []:
+            print(f"vae-train: training without labels: {note}", file=sys.stderr)
         write_config(out, cfg, data)
     ranks.barrier()
     Trainer(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch).fit()
@@ -99,6 +111,13 @@ def fit_run(
 def resume_run(config: TrainConfig | None, out: Path, quiet: bool, on_epoch: EpochCallback | None) -> Run:
     saved, record = read_config(out)
     cfg = saved if config is None else resumed_config(saved, config.to_dict())
+    trained = len(read_metrics(out))
+    if cfg.epochs < trained:
+        # Stopping "earlier" cannot undo epochs: the record must stay true to what was trained.
+        raise InputError(
+            f"--resume: expected --epochs of at least {trained} (the run in {out} has trained {trained} epochs), "
+            f"got {cfg.epochs}; train a new run for fewer epochs"
+        )
     cfg = cfg.replace(device=resolve_device(cfg.device))
     if not (out / LAST).is_file():
         raise InputError(f"--resume: expected {out / LAST}, got no such file")

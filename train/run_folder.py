@@ -12,10 +12,11 @@ from typing import Any
 
 from vaeport.runtime.atomic import atomic_write_text, check_creatable, ensure_folder, foreign_entries
 from vaeport.runtime.errors import InputError
-from vaeport.train.checkpoint import BEST, LAST
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
 
+LAST = "last.pt"  # checkpoints (train/checkpoint.py writes and reads them; this module needs no torch)
+BEST = "best.pt"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 EVAL_FILE = "eval.json"
@@ -74,6 +75,7 @@ def write_config(out: Path, cfg: TrainConfig, data: ImageData) -> None:
             "skipped_images": data.skipped,
             "holdout_images": 0 if data.holdout is None else len(data.holdout),
             "classes": None if data.classes is None else list(data.classes),
+            "label_notes": data.notes,
         },
         "versions": package_versions("vaeport", "torch", "numpy"),
     }

@@ -183,3 +183,118 @@ def test_no_calibration_leaves_flagged_unknown_and_warns(tmp_path):
     with pytest.warns(NoCalibrationWarning, match="the model folder has none"):
         s = vae.score(np.ones((1, 1, 8, 8), dtype=np.float32))
     assert s["flagged"] is None
+
+
+# -- 7, 14. classes from folders and sidecar files -------------------------------------------------
+def write_class_folders(root: Path, names, per_class: int = 6, side: int = 8) -> Path:
+    from PIL import Image
+
+    for c, name in enumerate(names):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            image = np.zeros((side, side), dtype=np.uint8)
+            image[c % side, :] = 255
+            image[:, i % side] = 128
+            Image.fromarray(image).save(root / name / f"{i}.png")
+    return root
+
+
+def test_numeric_class_folders_are_in_numeric_order(tmp_path):
+    """7: folders 1..10 are classes 1..10 in that order, not 1, 10, 2, ..."""
+    data = load_dataset(f"folder:{write_class_folders(tmp_path / 'd', [str(i) for i in range(1, 11)])}", seed=0)
+    assert data.classes == tuple(str(i) for i in range(1, 11))
+
+
+def test_a_number_that_is_one_class_by_index_and_another_by_name_is_refused(tmp_path):
+    """7: `--label 1` and `label=1` may not draw two different classes: where the number is both
+    the name of one class and the index of another, both refuse it and say how to say which."""
+    from vaeport.runtime.labels import as_labels, resolve_label_option
+
+    classes = tuple(str(i) for i in range(1, 11))
+    with pytest.raises(InputError, match="1 is the index of class '2' and the name of class index 0"):
+        as_labels(1, 1, classes)
+    with pytest.raises(InputError, match="say --label name:1 or --label index:1"):
+        resolve_label_option("1", False, classes)
+    assert as_labels("1", 1, classes)[0] == resolve_label_option("name:1", False, classes) == 0
+    assert resolve_label_option("index:1", False, classes) == 1 == as_labels("2", 1, classes)[0]
+    assert as_labels(10, 1, tuple(str(i) for i in range(11)))[0] == 10  # names equal to indices: no doubt
+    with pytest.raises(InputError, match="index:N with N in 0..9"):
+        resolve_label_option("index:10", False, classes)
+
+
+def test_hidden_files_are_not_images_and_a_stray_image_is_named(tmp_path):
+    """14: macOS `._*.png` metadata is skipped; a top-level image beside class folders is named
+    (and a conditional run refuses it) instead of silently turning the labels off."""
+    root = write_class_folders(tmp_path / "d", ["a", "b"])
+    (root / "a" / "._0.png").write_bytes(b"\x00\x05\x16\x07 not a png")
+    assert len(load_dataset(f"folder:{root}", seed=0).train) + len(load_dataset(f"folder:{root}", seed=0).test) == 12
+    (root / "stray.png").write_bytes((root / "a" / "0.png").read_bytes())
+    with pytest.raises(InputError, match="got 1 at the top level \\(stray.png\\)"):
+        load_dataset(f"folder:{root}", seed=0)
+    lenient = load_dataset(f"folder:{root}", seed=0, strict_labels=False)
+    assert lenient.classes is None and "stray.png" in lenient.notes[0]
+    config = TrainConfig(dataset=f"folder:{root}", hidden=(8,), latent_dim=2, epochs=1, batch_size=4, threads=1)
+    with pytest.raises(InputError, match="stray.png"):
+        fit(config.replace(conditional=True), tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+    fit(config, tmp_path / "u", quiet=True)  # an unconditional run goes on without labels
+    assert "stray.png" in json.loads((tmp_path / "u" / "config.json").read_text())["data"]["label_notes"][0]
+
+
+def test_an_empty_class_or_a_label_gap_is_refused_for_a_conditional_run(tmp_path):
+    """14: an empty class folder stays a class (K does not change behind the user's back), and a
+    conditional run refuses a class it has no training images of, as it does a gap in npy labels."""
+    root = write_class_folders(tmp_path / "d", ["a", "b"])
+    (root / "c").mkdir()
+    assert load_dataset(f"folder:{root}", seed=0).classes == ("a", "b", "c")
+    config = TrainConfig(dataset=f"folder:{root}", hidden=(8,), latent_dim=2, epochs=1, batch_size=4, threads=1)
+    with pytest.raises(InputError, match="got none of 'c' \\(index 2\\)"):
+        fit(config.replace(conditional=True), tmp_path / "r")
+    images = np.zeros((20, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "x.npy", images)
+    np.save(tmp_path / "x.labels.npy", np.array([0, 2] * 10))
+    gap = TrainConfig(dataset=f"npy:{tmp_path / 'x.npy'}", hidden=(8,), latent_dim=2, epochs=1, batch_size=4,
+                      threads=1, conditional=True)  # fmt: skip
+    with pytest.raises(InputError, match="got none of '1' \\(index 1\\)"):
+        fit(gap, tmp_path / "g")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "g").exists()
+
+
+def test_a_blank_line_in_classes_txt_is_refused_not_shifted(tmp_path):
+    """14: a blank line would shift every later name onto the wrong class."""
+    np.save(tmp_path / "x.npy", np.zeros((20, 8, 8), dtype=np.uint8))
+    np.save(tmp_path / "x.labels.npy", np.arange(20) % 3)
+    (tmp_path / "x.classes.txt").write_text("cat\n\ndog\nbird\n\n")
+    with pytest.raises(InputError, match="blank line 2"):
+        load_dataset(f"npy:{tmp_path / 'x.npy'}", seed=0)
+    (tmp_path / "x.classes.txt").write_text("cat\ndog\nbird\n\n")  # trailing blank lines shift nothing
+    assert load_dataset(f"npy:{tmp_path / 'x.npy'}", seed=0).classes == ("cat", "dog", "bird")
+
+
+# -- 10. text labels --------------------------------------------------------------------------------
+def test_text_labels_are_refused_in_one_line_and_do_not_break_unconditional_training(tmp_path):
+    np.save(tmp_path / "x.npy", (np.random.default_rng(0).random((40, 8, 8)) * 255).astype(np.uint8))
+    np.save(tmp_path / "x.labels.npy", np.array(["cat", "dog"] * 20))
+    config = TrainConfig(dataset=f"npy:{tmp_path / 'x.npy'}", hidden=(8,), latent_dim=2, epochs=1, batch_size=8,
+                         threads=1)  # fmt: skip
+    with pytest.raises(InputError, match="expected integer class indices 0..K-1 .* got <U3 values"):
+        fit(config.replace(conditional=True), tmp_path / "c")
+    run = fit(config, tmp_path / "u", quiet=True)
+    assert len(run.metrics) == 1
+
+
+# -- 8. resume with fewer epochs --------------------------------------------------------------------
+def test_resume_with_fewer_epochs_is_refused_and_the_record_stays_true(tmp_path):
+    config = TrainConfig(hidden=(8,), latent_dim=2, epochs=3, threads=1)
+    fit(config, tmp_path / "r", quiet=True)
+    before = (tmp_path / "r" / "config.json").read_bytes()
+    with pytest.raises(InputError, match="expected --epochs of at least 3 .* got 1"):
+        fit(config.replace(epochs=1), tmp_path / "r", resume=True, quiet=True)
+    assert (tmp_path / "r" / "config.json").read_bytes() == before
+    from click.testing import CliRunner
+
+    from vaeport.train.cli import main
+
+    result = CliRunner().invoke(main, ["--out", str(tmp_path / "r"), "--resume", "--epochs", "1"])
+    assert result.exit_code == 2 and "expected --epochs of at least 3" in result.output
+    assert (tmp_path / "r" / "config.json").read_bytes() == before

@@ -156,9 +156,25 @@ def test_cli(digits_model, tmp_path):
     assert result.exit_code == 2 and "expected --shard as i/n" in result.stderr
 
 
+@pytest.fixture(scope="module")
+def idx_model(tmp_path_factory):
+    """A small VAE on an MNIST-shaped IDX set (read with numpy only, so vae-eval needs no extra)."""
+    from vaeport.export import export
+
+    from ..conftest import write_idx_set
+    from ..helpers import make_run
+
+    root = tmp_path_factory.mktemp("idx-model")
+    data = write_idx_set(root / "idx")
+    run = make_run(root / "run", dataset="mnist", data_dir=data, hidden=(16,), latent_dim=2)
+    return export(run, root / "model"), data
+
+
 @pytest.mark.slow
-def test_runtime_in_a_clean_environment_without_torch(digits_model, tmp_path):
-    """Build the wheel, install vaeport[cpu] in a fresh venv (no torch), and use the runtime."""
+def test_runtime_in_a_clean_environment_without_torch(digits_model, idx_model, tmp_path):
+    """Build the wheel, install vaeport[cpu] in a fresh venv (no torch), and use the runtime,
+    vae-generate and vae-eval on a model folder (the README says they need numpy and onnxruntime
+    only); what needs another extra says which."""
     root = Path(__file__).resolve().parents[2]
     dist = tmp_path / "dist"
     subprocess.run(
@@ -200,3 +216,15 @@ print("ok", vae.device)
         [str(venv / "bin" / "vae-train"), "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=300
     )
     assert train.returncode == 4 and "pip install 'vaeport[train]'" in train.stderr
+    model, data = idx_model
+    evaluated = subprocess.run(
+        [str(venv / "bin" / "vae-eval"), str(model), "--k", "2", "--data-dir", str(data), "--out", str(tmp_path / "e.json")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "IWAE-2 bound" in evaluated.stdout and (tmp_path / "e.json").exists()
+    digits = subprocess.run(
+        [str(venv / "bin" / "vae-eval"), str(digits_model), "--out", str(tmp_path / "d.json")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert digits.returncode == 4 and "pip install 'vaeport[train]'" in digits.stderr, digits.stderr
