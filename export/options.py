@@ -15,6 +15,14 @@ from vaeport.train.settings import check_fields, setting
 CHECKPOINTS = ("best", "last")
 
 
+def check_name(name: str | None) -> None:
+    """A model name is a label (the manifest's `name`, what people and apps show), never a path."""
+    if name is None:
+        return
+    if not name.strip() or any(c in name for c in "/\\") or name in (".", "..") or not name.isprintable():
+        raise InputError(f"expected --name to be a printable name without path separators, got {name!r}")
+
+
 @dataclass
 class ExportOptions:
     """How a run folder becomes a model folder. Same options and seed, same folder."""
@@ -47,6 +55,7 @@ class ExportOptions:
             self.data_dir = str(self.data_dir)  # a Path from Python callers
         check_fields(self)
         resolve_target(self.target, self.opset)
+        check_name(self.name)
 
     @classmethod
     def from_keywords(cls, keywords: dict[str, Any]) -> ExportOptions:

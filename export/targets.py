@@ -42,8 +42,14 @@ def resolve_target(name: str, opset: int | None) -> tuple[Target, int]:
     target = TARGETS[name]
     if opset is None:
         return target, target.opset
-    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in EXPORT_OPSETS:
-        raise InputError(f"expected --opset between {EXPORT_OPSETS.start} and {EXPORT_OPSETS.stop - 1}, got {opset!r}")
     if name != "portable":
+        if opset == target.opset:  # says what the target already is
+            return target, opset
         raise InputError(f"expected --opset only with --target portable (--target {name} is opset {target.opset})")
+    if isinstance(opset, bool) or not isinstance(opset, int) or opset not in EXPORT_OPSETS:
+        older = [t.name for t in TARGETS.values() if t.opset == opset]
+        hint = f" (opset {opset} is --target {older[0]})" if older else ""
+        raise InputError(
+            f"expected --opset between {EXPORT_OPSETS.start} and {EXPORT_OPSETS.stop - 1}, got {opset!r}{hint}"
+        )
     return target, opset

@@ -36,8 +36,10 @@ class OneLineErrors(click.Command):
             fail(prog, str(exc), exc.exit_code)
         except OSError as exc:
             fail(prog, describe_os_error(exc), EXIT_OS_ERROR)
-        except click.exceptions.Abort:
-            click.echo(f"{prog}: interrupted", err=True)
+        except click.exceptions.Abort as exc:
+            # click turns every KeyboardInterrupt (Interrupted is one) into Abort: keep what it said
+            cause = exc.__cause__
+            click.echo(f"{prog}: {cause if isinstance(cause, Interrupted) else 'interrupted'}", err=True)
             sys.exit(Interrupted.exit_code)
         # With standalone_mode=False click returns the exit code of ctx.exit() (for --help: 0).
         sys.exit(rv if isinstance(rv, int) else 0)

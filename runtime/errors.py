@@ -61,8 +61,9 @@ class TrainingError(VaeportError, RuntimeError):
     exit_code = 9
 
 
-class Interrupted(VaeportError):
-    """Ctrl-C (SIGINT) or SIGTERM: the work stopped at a safe point; what was saved is said."""
+class Interrupted(KeyboardInterrupt, VaeportError):
+    """Ctrl-C (SIGINT) or SIGTERM: the work stopped at a safe point; what was saved is said. A
+    KeyboardInterrupt too, so `except KeyboardInterrupt` in a notebook or a script catches it."""
 
     exit_code = 130
 

@@ -123,8 +123,8 @@ def main(
         for i, name in enumerate(names):
             row = [format_value(None if results[field] is None else results[field][i]) for field in FIELDS]
             if vae.conditional:
-                row.append(classes[int(results["label"][i])])
-            writer.writerow([name, *row])
+                row.append(spreadsheet_safe(classes[int(results["label"][i])]))
+            writer.writerow([spreadsheet_safe(name), *row])
         text.flush()
         text.detach()
 
@@ -134,6 +134,12 @@ def main(
     else:
         note = f"{int(results['flagged'].sum())} flagged"
     click.echo(f"scored {len(names)} images, {note}; wrote {out}")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (=, +, -, @, tab or CR first: OWASP's
+    CSV injection advice, a leading apostrophe)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def format_value(value: object) -> str:

@@ -73,4 +73,6 @@ def main(ctx: click.Context, out: Path, resume: bool, force: bool, quiet: bool, 
     if skipped:
         click.echo(f"vae-train: skipped {len(skipped)} unreadable image(s): {'; '.join(skipped[:3])}", err=True)
     last = run.metrics[-1]
-    click.echo(f"done: {len(run.metrics)} epochs, test -ELBO {last['test_neg_elbo']:.3f} nats/image; run folder {out}")
+    measure = "test -ELBO" if run.config.kind == "vae" else "test reconstruction NLL"  # an AE has no ELBO
+    value = last["test_neg_elbo"] if run.config.kind == "vae" else last["test_recon"]
+    click.echo(f"done: {len(run.metrics)} epochs, {measure} {value:.3f} nats/image; run folder {out}")

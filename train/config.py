@@ -89,6 +89,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.hidden = parse_hidden(self.hidden) or DEFAULT_HIDDEN.get(self.arch, (400,))
         check_fields(self)
+        if self.objective == "elbo" and self.samples != 1:
+            raise InputError(
+                f"expected --samples only with --objective iwae or iwae-dreg (the ELBO uses one sample), "
+                f"got --samples {self.samples} with --objective elbo"
+            )
         if 0 < self.holdout < MIN_HOLDOUT:
             raise InputError(
                 f"expected --holdout 0 or at least {MIN_HOLDOUT} (the anomaly score's 1% threshold needs 5 normal "
@@ -102,7 +107,10 @@ class TrainConfig:
         the nested form of vaeport 0.1's first run folders (a `model` section); other keys are ignored."""
         flat = {**data, **data["model"]} if isinstance(data.get("model"), dict) else dict(data)
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in flat.items() if k in names})
+        known = {k: v for k, v in flat.items() if k in names}
+        if known.get("objective", "elbo") == "elbo" and "samples" in known:
+            known["samples"] = 1  # runs saved before --samples was refused with the ELBO: it had no effect
+        return cls(**known)
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -139,8 +147,10 @@ def parse_hidden(value: Any) -> tuple[int, ...] | None:
     if value is None:
         return None
     items = value.split(",") if isinstance(value, str) else value
+    if isinstance(value, str) and any(not item.strip() for item in items):
+        raise InputError(f"expected --hidden as comma-separated integers like 512,256, got an empty size in {value!r}")
     try:
-        widths = tuple(int(v) for v in items if not (isinstance(v, str) and not v.strip()))
+        widths = tuple(int(v) for v in items)
         if any(isinstance(v, (bool, float)) for v in items):
             raise ValueError
     except (TypeError, ValueError):

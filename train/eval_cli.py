@@ -53,6 +53,11 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     help="Evaluate on this data set instead of the recorded one (needed for a model folder trained on folder: "
     "or npy: data, whose path the manifest does not record).",
 )
+@click.option(
+    "--skip-bad-images/--no-skip-bad-images",
+    default=None,
+    help="folder: data sets: leave unreadable images out (default: as the model was trained).",
+)
 @model_folder_options(where="Model folders only: ")
 @click.option(
     "--out",
@@ -68,6 +73,7 @@ def main(
     seed: int,
     data_dir: Path | None,
     dataset: str | None,
+    skip_bad_images: bool | None,
     device: str,
     variant: str,
     out: Path | None,
@@ -76,7 +82,15 @@ def main(
     from vaeport.train.evaluation import default_eval_path, evaluate, save_eval
 
     result = evaluate(
-        path, k, seed, checkpoint=checkpoint, data_dir=data_dir, dataset=dataset, device=device, variant=variant
+        path,
+        k,
+        seed,
+        checkpoint=checkpoint,
+        data_dir=data_dir,
+        dataset=dataset,
+        device=device,
+        variant=variant,
+        skip_bad_images=skip_bad_images,
     )
     click.echo(format_table(report_rows(result)))
     click.echo(f"wrote {save_eval(out or default_eval_path(path), result)}")

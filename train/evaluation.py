@@ -29,9 +29,13 @@ def is_model_folder(path: Path) -> bool:
     return (Path(path) / MANIFEST_FILE).is_file()
 
 
-def load_test_data(spec: str, data_dir: Any, image_size: int | None, seed: int) -> ImageData:
+def load_test_data(
+    spec: str, data_dir: Any, image_size: int | None, seed: int, skip_bad: bool = False, conditional: bool = True
+) -> ImageData:
+    """The data set a model is evaluated on, read as it was for training (the same unreadable
+    images skipped); labels that cannot be used stop only a conditional model's evaluation."""
     try:
-        return load_dataset(spec, data_dir, image_size, seed)
+        return load_dataset(spec, data_dir, image_size, seed, skip_bad=skip_bad, strict_labels=conditional)
     except InputError as exc:
         if spec.startswith(PATH_SPECS):
             raise InputError(
@@ -51,13 +55,15 @@ def evaluate(
     dataset: str | None = None,
     device: str = "auto",
     variant: str = "fp32",
+    skip_bad_images: bool | None = None,
 ) -> dict[str, Any]:
     """Negative ELBO with its parts, the IWAE-k bound (k=0 skips it), reconstruction MSE, active
     units and KL per dimension on the test split, in nats per image.
 
     `target` is a run folder (torch; `checkpoint` "best" or "last") or a model folder (ONNX
     Runtime; `device`, `variant`). Both share one estimator and per-image seeded noise, so a run
-    folder and its export agree to float precision. `dataset` overrides the recorded data set.
+    folder and its export agree to float precision. `dataset` overrides the recorded data set;
+    `skip_bad_images` (default: as the model was trained) leaves unreadable folder: images out.
     A conditional model is evaluated with each test image's label: the bound is on -log p(x|y)."""
     from vaeport.runtime.evaluate import evaluate as estimate
 
@@ -67,9 +73,9 @@ def evaluate(
         raise InputError(f"expected k to be a non-negative integer, got {k!r}")
     started = time.perf_counter()
     if is_model_folder(path):
-        backend, data, details = onnx_side(path, data_dir, dataset, device, variant)
+        backend, data, details = onnx_side(path, data_dir, dataset, device, variant, skip_bad_images)
     else:
-        backend, data, details = torch_side(path, data_dir, dataset, checkpoint)
+        backend, data, details = torch_side(path, data_dir, dataset, checkpoint, skip_bad_images)
     result = {**details, "dataset": portable_dataset(data.name), "seed": seed}
     labels = data.test_labels if details.pop("conditional") else None
     result.update(estimate(backend, data.test, k=k, seed=seed, labels=labels))
@@ -77,7 +83,9 @@ def evaluate(
     return result
 
 
-def onnx_side(path: Path, data_dir: Any, dataset: str | None, device: str, variant: str) -> tuple[Any, ImageData, dict]:
+def onnx_side(
+    path: Path, data_dir: Any, dataset: str | None, device: str, variant: str, skip_bad: bool | None
+) -> tuple[Any, ImageData, dict]:
     """numpy + onnxruntime (+ the data loaders), no torch."""
     from vaeport.runtime import VAE
     from vaeport.runtime.evaluate import onnx_backend
@@ -89,6 +97,8 @@ def onnx_side(path: Path, data_dir: Any, dataset: str | None, device: str, varia
         data_dir or info.get("data_dir"),
         info.get("image_size"),
         info.get("seed", 0),
+        bool(info.get("skip_bad_images", False)) if skip_bad is None else skip_bad,
+        vae.conditional,
     )
     backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
     check_test_labels(data, vae.classes)
@@ -99,13 +109,18 @@ def onnx_side(path: Path, data_dir: Any, dataset: str | None, device: str, varia
     )
 
 
-def torch_side(path: Path, data_dir: Any, dataset: str | None, checkpoint: str) -> tuple[Any, ImageData, dict]:
+def torch_side(
+    path: Path, data_dir: Any, dataset: str | None, checkpoint: str, skip_bad: bool | None
+) -> tuple[Any, ImageData, dict]:
     require_module("torch", "train", "evaluating a run folder")
     from vaeport.train.load import load_run
     from vaeport.train.torch_eval import torch_backend
 
     model, cfg, record = load_run(path, checkpoint)
-    data = load_test_data(dataset or cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.seed)
+    skip = cfg.skip_bad_images if skip_bad is None else skip_bad
+    data = load_test_data(
+        dataset or cfg.dataset, data_dir or cfg.data_dir, cfg.image_size, cfg.seed, skip, model.conditional
+    )
     check_test_labels(data, model.config.classes or None)
     details = {"backend": "torch", "checkpoint": record["checkpoint"], "conditional": model.conditional}
     return torch_backend(model), data, details

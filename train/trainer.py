@@ -340,9 +340,12 @@ class Trainer:
         if self.on_epoch is not None and self.dist.is_main:
             self.on_epoch(dict(row))
         if self.show_progress:
+            if self.model.variational:
+                test = f"test -ELBO {row['test_neg_elbo']:.2f} (recon {row['test_recon']:.2f} + KL {row['test_kl']:.2f})"
+            else:  # a plain autoencoder has no ELBO: its loss is the reconstruction NLL
+                test = f"test reconstruction NLL {row['test_recon']:.2f}"
             line = (
-                f"epoch {row['epoch']}/{cfg.epochs}  train loss {row['train_loss']:.2f}  "
-                f"test -ELBO {row['test_neg_elbo']:.2f} (recon {row['test_recon']:.2f} + "
-                f"KL {row['test_kl']:.2f})  {row['images_per_second']:.0f} img/s"
+                f"epoch {row['epoch']}/{cfg.epochs}  train loss {row['train_loss']:.2f}  {test}  "
+                f"{row['images_per_second']:.0f} img/s"
             )
             tqdm.write(line, file=sys.stderr)

@@ -4,6 +4,7 @@ which failed before its fix."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,3 +299,103 @@ def test_resume_with_fewer_epochs_is_refused_and_the_record_stays_true(tmp_path)
     result = CliRunner().invoke(main, ["--out", str(tmp_path / "r"), "--resume", "--epochs", "1"])
     assert result.exit_code == 2 and "expected --epochs of at least 3" in result.output
     assert (tmp_path / "r" / "config.json").read_bytes() == before
+
+
+# -- 11. a run trained with --skip-bad-images can be evaluated --------------------------------------
+def test_a_run_trained_skipping_bad_images_evaluates_on_both_paths(tmp_path):
+    from click.testing import CliRunner
+
+    from vaeport.train.eval_cli import main as eval_main
+
+    root = write_class_folders(tmp_path / "d", ["a", "b"], per_class=10)
+    (root / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    config = TrainConfig(dataset=f"folder:{root}", hidden=(8,), latent_dim=2, epochs=1, batch_size=4, threads=1,
+                         skip_bad_images=True)  # fmt: skip
+    run = fit(config, tmp_path / "r", quiet=True)
+    model = export(run, tmp_path / "m")
+    for target in (run.path, model):
+        args = [str(target), "--k", "2", "--out", str(tmp_path / f"{target.name}.json")]
+        if target == model:
+            args += ["--dataset", f"folder:{root}"]
+        result = CliRunner().invoke(eval_main, args)
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(eval_main, [str(run.path), "--no-skip-bad-images", "--out", str(tmp_path / "x.json")])
+    assert result.exit_code == 2 and "broken.png" in result.output
+
+
+# -- 18. Interrupted is a KeyboardInterrupt -------------------------------------------------------
+def test_interrupted_is_caught_by_except_keyboard_interrupt(tmp_path):
+    from vaeport.runtime import Interrupted
+
+    config = TrainConfig(hidden=(8,), latent_dim=2, epochs=2, threads=1)
+
+    def stop_after_first_epoch(row):
+        raise Interrupted(f"interrupted after epoch {row['epoch']}")
+
+    with pytest.raises(KeyboardInterrupt) as caught:
+        fit(config, tmp_path / "r", quiet=True, on_epoch=stop_after_first_epoch)
+    assert isinstance(caught.value, Interrupted) and caught.value.exit_code == 130
+
+
+# -- 19. --opset 13 points to --target legacy ---------------------------------------------------------
+def test_opset_13_points_to_the_legacy_target():
+    from vaeport.export import ExportOptions
+
+    with pytest.raises(InputError, match="got 13 \\(opset 13 is --target legacy\\)"):
+        ExportOptions(opset=13)
+    assert ExportOptions(opset=13, target="legacy").opset == 13  # says what the target is: accepted
+    with pytest.raises(InputError, match="expected --opset only with --target portable"):
+        ExportOptions(opset=18, target="legacy")
+
+
+# -- 20. silently accepted settings, spreadsheet formulas ------------------------------------------
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"hidden": "512,,256"}, "an empty size in '512,,256'"),
+        ({"samples": 4}, "expected --samples only with --objective iwae or iwae-dreg"),
+    ],
+)
+def test_settings_that_were_silently_accepted_are_refused(settings, message):
+    with pytest.raises(InputError, match=message):
+        TrainConfig(**settings)
+
+
+def test_a_saved_elbo_run_with_samples_still_loads():
+    assert TrainConfig.from_dict({"objective": "elbo", "samples": 4}).samples == 1
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", "tab\there"])
+def test_a_model_name_is_not_a_path(name):
+    from vaeport.export import ExportOptions
+
+    with pytest.raises(InputError, match="expected --name to be a printable name without path separators"):
+        ExportOptions(name=name)
+
+
+def test_csv_text_cells_cannot_run_as_spreadsheet_formulas(tmp_path):
+    from PIL import Image
+
+    model = export(make_run(tmp_path / "run", hidden=(16,), latent_dim=2), tmp_path / "m")
+    (tmp_path / "in").mkdir()
+    for name in ("=HYPERLINK(x).png", "+1.png", "-2.png", "@a.png", "plain.png"):
+        Image.fromarray(garment(8)).save(tmp_path / "in" / name)
+    code, output = score_cli([model, tmp_path / "in", "--k", "2", "--out", tmp_path / "s.csv", "--quiet"])
+    assert code == 0, output
+    import csv
+
+    rows = list(csv.reader((tmp_path / "s.csv").open()))[1:]
+    assert sorted(r[0] for r in rows) == ["'+1.png", "'-2.png", "'=HYPERLINK(x).png", "'@a.png", "plain.png"]
+    assert all(float(r[1]) > 0 for r in rows)  # numbers (negative ones too) stay numbers
+
+
+# -- 21. an autoencoder has no ELBO -------------------------------------------------------------------
+def test_an_autoencoders_summary_names_its_reconstruction_not_an_elbo(tmp_path):
+    from click.testing import CliRunner
+
+    from vaeport.train.cli import main
+
+    result = CliRunner().invoke(main, ["--model", "ae", "--hidden", "8", "--latent-dim", "2", "--epochs", "1",
+                                       "--threads", "1", "--out", str(tmp_path / "r")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "test reconstruction NLL" in result.output and "ELBO" not in result.output
