@@ -341,7 +341,8 @@ class Trainer:
             self.on_epoch(dict(row))
         if self.show_progress:
             if self.model.variational:
-                test = f"test -ELBO {row['test_neg_elbo']:.2f} (recon {row['test_recon']:.2f} + KL {row['test_kl']:.2f})"
+                parts = f"recon {row['test_recon']:.2f} + KL {row['test_kl']:.2f}"
+                test = f"test -ELBO {row['test_neg_elbo']:.2f} ({parts})"
             else:  # a plain autoencoder has no ELBO: its loss is the reconstruction NLL
                 test = f"test reconstruction NLL {row['test_recon']:.2f}"
             line = (
