@@ -8,6 +8,7 @@ folder into place (docs/model-format.md).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,10 @@ def export(
     Everything is written to a temporary folder and renamed into place."""
     if options is not None and settings:
         raise InputError("expected ExportOptions or keyword settings, got both")
+    if not isinstance(run, (Run, str, os.PathLike)) or not isinstance(out, (str, os.PathLike)):
+        raise InputError(f"expected a run folder and an out folder path (str or Path), got {run!r} and {out!r}")
+    if options is not None and not isinstance(options, ExportOptions):
+        raise InputError(f"expected options to be ExportOptions, got {type(options).__name__}")
     options = options or ExportOptions.from_keywords(settings)
     out = Path(out)
     export_run(Path(run.path if isinstance(run, Run) else run), out, options, log or (lambda _: None))

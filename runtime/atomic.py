@@ -88,6 +88,18 @@ def check_creatable(path: Path, what: str = "--out") -> None:
         raise FileAccessError(f"{what} {path}: cannot write into {parent} (permission denied)")
 
 
+def check_output_file(path: Path, what: str = "--out") -> None:
+    """Before any work: `path` can be written as a file (not a folder; its folder exists or can be
+    made, and may be written into)."""
+    path = Path(path)
+    if path.is_dir():
+        raise FileAccessError(f"{what} {path}: expected a file path, got an existing folder")
+    try:
+        check_creatable(path.parent, what)
+    except FileAccessError as exc:
+        raise FileAccessError(f"{what} {path}: cannot be written ({str(exc).split(': ', 1)[-1]})") from None
+
+
 def ensure_folder(path: Path, what: str = "--out") -> Path:
     """Create the folder `path` (and its parents) if needed and check that it can be written;
     FileAccessError naming the path and the problem otherwise."""

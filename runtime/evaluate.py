@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vaeport.runtime.distributions import LOG_2PI, DiagonalGaussian, Prior, posterior
+from vaeport.runtime.errors import InputError
 from vaeport.runtime.sampling import image_noise
 
 ACTIVE_UNIT_THRESHOLD = 0.01
@@ -68,6 +69,17 @@ def log_weights(
     return log_px_z, log_px_z + backend.prior.log_prob(z) - q.log_prob(z)
 
 
+MAX_K = 10_000  # importance samples per image: one image's k decodes stay in memory at once
+
+
+def check_k(k: object, minimum: int = 1) -> int:
+    """A number of importance samples: an integer from `minimum` to MAX_K (k decodes of one image
+    are held at once; beyond a few thousand the bound barely moves, see Burda et al. 2016)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not minimum <= k <= MAX_K:
+        raise InputError(f"expected k (importance samples per image) to be an integer {minimum}..{MAX_K}, got {k!r}")
+    return int(k)
+
+
 def iwae_nll(log_w: np.ndarray) -> np.ndarray:
     """The IWAE-k bound on -log p(x) per image from log weights [k, B]."""
     return -(logsumexp(log_w, axis=0) - math.log(len(log_w)))
@@ -80,9 +92,12 @@ def evaluate(
     seed: int = 0,
     max_decode: int = 20_000,
     labels: Labels = None,
+    progress: Callable[[int], None] | None = None,
 ) -> dict:
     """All measures over `images` [N,C,H,W] (with their `labels` for a conditional model) in nats
-    per image (k=0 skips the IWAE bound)."""
+    per image (k=0 skips the IWAE bound). `progress(done)` is called after each batch with how many
+    images it held."""
+    check_k(k, minimum=0)
     n = len(images)
     batch = max(1, max_decode // max(k, 1))
     sums = {"recon": 0.0, "kl": 0.0, "iwae": 0.0, "mse": 0.0}
@@ -99,6 +114,8 @@ def evaluate(
         if not isinstance(q, DiagonalGaussian):  # plain autoencoder: the code is deterministic, no KL, no bound
             variational = False
             sums["recon"] -= float(backend.log_likelihood(mean, x, y).sum())
+            if progress is not None:
+                progress(b)
             continue
         kl = q.kl(backend.prior)
         kl_dims.append(kl)
@@ -108,6 +125,8 @@ def evaluate(
         sums["recon"] -= float(log_px_z[0].sum())  # the ELBO's single sample is the first of the k
         if k > 0:
             sums["iwae"] += float(iwae_nll(log_w).sum())
+        if progress is not None:
+            progress(b)
     all_means = np.concatenate(means)
     activity = all_means.var(axis=0)
     result: dict = {

@@ -78,29 +78,63 @@ def to_model_float(array: np.ndarray, what: str, image_shape: tuple[int, int, in
     return out
 
 
-def folder_batches(folder: Path, files: list[Path], image_shape: tuple[int, int, int], batch: int) -> Batches:
+def fitted(pixels: np.ndarray, file: Path, image_shape: tuple[int, int, int], resize: bool) -> np.ndarray:
+    """A decoded image [C,H,W] uint8 in the model's channels and size (resized only when asked)."""
+    from PIL import Image
+
     c, h, w = image_shape
+    if pixels.shape[0] != c:  # gray <-> RGB as the model needs
+        pixels = np.repeat(pixels, 3, axis=0) if c == 3 else np.rint(pixels.mean(axis=0, keepdims=True))
+    if pixels.shape[1:] != (h, w):
+        if not resize:
+            raise InputError(
+                f"{file}: expected a {w}x{h} image for this model, got {pixels.shape[2]}x{pixels.shape[1]} "
+                "(--resize fits images to the model)"
+            )
+        im = Image.fromarray(pixels[0].astype(np.uint8) if c == 1 else pixels.transpose(1, 2, 0).astype(np.uint8))
+        resized = np.asarray(im.resize((w, h), Image.Resampling.LANCZOS), dtype=np.uint8)
+        pixels = resized[None] if resized.ndim == 2 else resized.transpose(2, 0, 1)
+    return pixels.astype(np.uint8)
+
+
+def folder_batches(
+    folder: Path,
+    files: list[Path],
+    image_shape: tuple[int, int, int],
+    batch: int,
+    skipped: list[str] | None = None,
+    resize: bool = False,
+) -> Batches:
+    """Batches of the files' images. An unreadable or wrong-size file stops with its name, or, when
+    a `skipped` list is given, is left out and recorded there (name: reason)."""
     for start in range(0, len(files), batch):
         names, arrays = [], []
         for file in files[start : start + batch]:
+            name = str(file.relative_to(folder)) if file != folder else file.name
             try:
                 pixels, _ = read_image(file)
             except MissingExtraError:
                 raise
             except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError, zlib.error, ... for bad files
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise InputError(
-                    f"{file}: expected a readable PNG/JPEG image, got an unreadable file ({reason})"
-                ) from exc
-            if pixels.shape[0] != c:  # gray <-> RGB as the model needs
-                pixels = np.repeat(pixels, 3, axis=0) if c == 3 else np.rint(pixels.mean(axis=0, keepdims=True))
-            if pixels.shape[1:] != (h, w):
-                raise InputError(
-                    f"{file}: expected a {w}x{h} image for this model, got {pixels.shape[2]}x{pixels.shape[1]}"
-                )
-            names.append(str(file.relative_to(folder)))
-            arrays.append(pixels.astype(np.uint8))
-        yield names, np.stack(arrays).astype(np.float32) / np.float32(255.0)
+                if skipped is None:
+                    raise InputError(
+                        f"{file}: expected a readable PNG/JPEG image, got an unreadable file ({reason}); "
+                        "--skip-bad-images leaves such files out"
+                    ) from exc
+                skipped.append(f"{name}: {reason}")
+                continue
+            try:
+                pixels = fitted(pixels, file, image_shape, resize)
+            except InputError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"{name}: {str(exc).split(': ', 1)[-1]}")
+                continue
+            names.append(name)
+            arrays.append(pixels)
+        if arrays:
+            yield names, np.stack(arrays).astype(np.float32) / np.float32(255.0)
 
 
 def array_batches(array: np.ndarray, what: str, image_shape: tuple[int, int, int], batch: int) -> Batches:
@@ -109,17 +143,29 @@ def array_batches(array: np.ndarray, what: str, image_shape: tuple[int, int, int
         yield [str(i) for i in range(start, start + len(part))], to_model_float(part, what, image_shape)
 
 
-def image_batches(path: Path, image_shape: tuple[int, int, int], batch: int = 1024) -> tuple[int, Batches]:
-    """(how many images, batches of (names, images)) from a folder (names: paths inside it), an .npy
-    or an IDX file (names: indices)."""
+def image_batches(
+    path: Path,
+    image_shape: tuple[int, int, int],
+    batch: int = 1024,
+    skipped: list[str] | None = None,
+    resize: bool = False,
+) -> tuple[int, Batches]:
+    """(how many images, batches of (names, images)) from a folder (names: paths inside it), one
+    PNG/JPEG file, an .npy or an IDX file (names: indices). PNG/JPEG files that cannot be read or
+    are not the model's size are refused, or left out into `skipped` when it is given; `resize`
+    fits them to the model's size instead."""
     path = Path(path)
     if path.is_dir():
         files = image_files(path)
         if not files:
             raise InputError(f"{path}: expected PNG/JPEG images, found none")
-        return len(files), folder_batches(path, files, image_shape, batch)
+        return len(files), folder_batches(path, files, image_shape, batch, skipped, resize)
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return 1, folder_batches(path, [path], image_shape, batch, skipped, resize)
     if not path.is_file():
-        raise InputError(f"{path}: expected a folder of images, an .npy file or an IDX file, got no such path")
+        raise InputError(
+            f"{path}: expected a folder of images, an image file, an .npy file or an IDX file, got no such path"
+        )
     if path.suffix == ".npy":
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -129,7 +175,8 @@ def image_batches(path: Path, image_shape: tuple[int, int, int], batch: int = 10
         array = read_idx(path)
     else:
         raise InputError(
-            f"{path}: expected a folder of images, an .npy file or an IDX file (*-ubyte[.gz]), got another file"
+            f"{path}: expected a folder of images, a PNG/JPEG file, an .npy file or an IDX file (*-ubyte[.gz]), "
+            "got another file"
         )
     if array.ndim not in (3, 4) or len(array) == 0:
         raise InputError(f"{path}: expected an array of images [N,H,W] or [N,C,H,W], got {describe(array)}")

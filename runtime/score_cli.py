@@ -14,7 +14,9 @@ from typing import Any
 import click
 import numpy as np
 
+from vaeport.runtime.atomic import check_output_file
 from vaeport.runtime.cli_support import OneLineErrors, model_folder_options
+from vaeport.runtime.evaluate import MAX_K
 
 
 def read_calibration(path: Path):  # -> Calibration
@@ -49,7 +51,15 @@ def read_calibration(path: Path):  # -> Calibration
 @click.option("--fpr", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=0.01, show_default=True,
               help="--fit: the false-positive rate the threshold gives on the normal images.")  # fmt: skip
 @click.option("--calibration", type=click.Path(path_type=Path), default=None, help="Use this calibration file.")
-@click.option("--k", type=click.IntRange(min=1), default=64, show_default=True, help="Importance samples per image.")
+@click.option(
+    "--k", type=click.IntRange(min=1, max=MAX_K), default=64, show_default=True, help="Importance samples per image."
+)
+@click.option(
+    "--skip-bad-images",
+    is_flag=True,
+    help="Leave out PNG/JPEG files that cannot be read or are not the model's size (listed on stderr).",
+)
+@click.option("--resize", is_flag=True, help="Resize PNG/JPEG files of another size to the model's (Lanczos).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @model_folder_options()
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -61,12 +71,14 @@ def main(
     fpr: float,
     calibration: Path | None,
     k: int,
+    skip_bad_images: bool,
+    resize: bool,
     seed: int,
     device: str,
     variant: str,
     quiet: bool,
 ) -> None:
-    """Score every image of INPUT (a folder of PNG/JPEG files, an .npy array or an IDX file): one CSV
+    """Score every image of INPUT (a folder of PNG/JPEG files, one such file, an .npy array or an IDX file): one CSV
     row per image with the IWAE-k NLL, bits/dim, KL, reconstruction and the other statistics, the
     anomaly score and whether it is flagged."""
     from vaeport.runtime.atomic import atomic_write, atomic_write_text
@@ -79,6 +91,7 @@ def main(
         raise InputError("expected INPUT to score or --fit NORMAL_INPUT to calibrate on (one of the two)")
     if fit_path is not None and calibration is not None:
         raise InputError("expected --calibration only when scoring, not with --fit")
+    check_output_file(out)  # before the scoring, not after it
     vae = VAE.load(model_dir, device=device, variant=variant)
     identity = model_identity(vae.manifest)
     used = read_calibration(calibration) if calibration is not None else vae.calibration
@@ -90,7 +103,8 @@ def main(
             "(or --fit a calibration at this k and pass it with --calibration)"
         )
     source = fit_path if fit_path is not None else input_path
-    total, batches = image_batches(source, vae.image_shape)
+    skipped: list[str] | None = [] if skip_bad_images else None
+    total, batches = image_batches(source, vae.image_shape, skipped=skipped, resize=resize)
     names: list[str] = []
     # a conditional model scores unlabelled images over its classes and names the most probable one
     fields = (*FIELDS, "label") if vae.conditional else FIELDS
@@ -104,6 +118,11 @@ def main(
             for name in fields:
                 columns[name].append(part[name])
             bar.update(len(images))
+    if skipped:
+        shown = "; ".join(skipped[:3]) + ("; ..." if len(skipped) > 3 else "")
+        click.echo(f"vae-score: skipped {len(skipped)} file(s): {shown}", err=True)
+    if not names:
+        raise InputError(f"{source}: expected at least one image to score, got none that could be read")
     results = {name: None if parts[0] is None else np.concatenate(parts) for name, parts in columns.items()}
     if fit_path is not None:
         stats = {s: results[s] for s in STATISTICS}

@@ -187,11 +187,12 @@ class VAE:
         folder's calibration, fitted on unlabelled images, is not applied: pass `calibration` for
         an anomaly score), or else marginally over the classes (`nll` of p(x), the rest of the
         most probable class, which is returned as `label`)."""
+        from vaeport.runtime.evaluate import check_k
         from vaeport.runtime.scoring import choose_calibration, model_identity, score
 
         images = as_images(x, self.image_shape)
         labels = None if label is None else as_labels(label, len(images), self._classes)
-        k = check_count(k, "k")
+        k = check_k(k)
         seed = check_seed(seed)
         used = choose_calibration(self._calibration, calibration, model_identity(self._manifest), k, labels is not None)
         return score(self, images, k, seed, used, labels)

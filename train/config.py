@@ -176,7 +176,11 @@ def resumed_config(saved: TrainConfig, given: dict[str, Any]) -> TrainConfig:
     if fixed:
         listed = "; ".join(f"{option_name(f)}: saved {show(old)}, given {show(new)}" for f, old, new in fixed)
         allowed = ", ".join(option_name(f) for f in fields(TrainConfig) if f.metadata.get("resumable"))
-        raise InputError(f"--resume continues the saved configuration, but {listed} (only {allowed} may change)")
+        names = ", ".join(f.name for f, _, _ in fixed)
+        raise InputError(
+            f"--resume continues the saved configuration, but {listed} (only {allowed} may change; "
+            f"in Python: fit(..., resume=True) with TrainConfig.{names} as saved)"
+        )
     return merged
 
 

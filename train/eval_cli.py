@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from vaeport.runtime.atomic import check_output_file
 from vaeport.runtime.cli_support import OneLineErrors, model_folder_options
+from vaeport.runtime.evaluate import MAX_K
 
 
 def format_table(rows: list[tuple[str, str]]) -> str:
@@ -39,7 +42,7 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
     "--k",
-    type=click.IntRange(min=0),
+    type=click.IntRange(min=0, max=MAX_K),
     default=100,
     show_default=True,
     help="Importance samples per image for the IWAE bound (0 skips it).",
@@ -81,16 +84,25 @@ def main(
     """Evaluate a run folder (torch) or an exported model folder (ONNX) on its test split."""
     from vaeport.train.evaluation import default_eval_path, evaluate, save_eval
 
-    result = evaluate(
-        path,
-        k,
-        seed,
-        checkpoint=checkpoint,
-        data_dir=data_dir,
-        dataset=dataset,
-        device=device,
-        variant=variant,
-        skip_bad_images=skip_bad_images,
-    )
+    target = out or default_eval_path(path)
+    check_output_file(target)  # before minutes of work, not after
+    with click.progressbar(length=1, label="evaluating", file=sys.stderr, show_pos=True) as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done)
+
+        result = evaluate(
+            path,
+            k,
+            seed,
+            checkpoint=checkpoint,
+            data_dir=data_dir,
+            dataset=dataset,
+            device=device,
+            variant=variant,
+            skip_bad_images=skip_bad_images,
+            progress=advance,
+        )
     click.echo(format_table(report_rows(result)))
-    click.echo(f"wrote {save_eval(out or default_eval_path(path), result)}")
+    click.echo(f"wrote {save_eval(target, result)}")

@@ -8,12 +8,15 @@ and `save_eval`, which writes them to eval.json (the schema is in docs/model-for
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vaeport.runtime.atomic import atomic_write_text
+from vaeport.runtime.atomic import atomic_write_text, ensure_folder
 from vaeport.runtime.errors import InputError, require_module
+from vaeport.runtime.evaluate import check_k
 from vaeport.runtime.files import MANIFEST_FILE
 from vaeport.runtime.inputs import check_seed
 from vaeport.train.datasets import ImageData, load_dataset, portable_dataset
@@ -56,6 +59,7 @@ def evaluate(
     device: str = "auto",
     variant: str = "fp32",
     skip_bad_images: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Negative ELBO with its parts, the IWAE-k bound (k=0 skips it), reconstruction MSE, active
     units and KL per dimension on the test split, in nats per image.
@@ -64,13 +68,15 @@ def evaluate(
     Runtime; `device`, `variant`). Both share one estimator and per-image seeded noise, so a run
     folder and its export agree to float precision. `dataset` overrides the recorded data set;
     `skip_bad_images` (default: as the model was trained) leaves unreadable folder: images out.
+    `progress(images, total)` is called after each batch as the test images are evaluated.
     A conditional model is evaluated with each test image's label: the bound is on -log p(x|y)."""
     from vaeport.runtime.evaluate import evaluate as estimate
 
+    if not isinstance(target, (Run, str, os.PathLike)):
+        raise InputError(f"expected a run folder or a model folder path (str, Path or Run), got {target!r}")
     path = Path(target.path if isinstance(target, Run) else target)
     seed = check_seed(seed)
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        raise InputError(f"expected k to be a non-negative integer, got {k!r}")
+    k = check_k(k, minimum=0)
     started = time.perf_counter()
     if is_model_folder(path):
         backend, data, details = onnx_side(path, data_dir, dataset, device, variant, skip_bad_images)
@@ -78,7 +84,8 @@ def evaluate(
         backend, data, details = torch_side(path, data_dir, dataset, checkpoint, skip_bad_images)
     result = {**details, "dataset": portable_dataset(data.name), "seed": seed}
     labels = data.test_labels if details.pop("conditional") else None
-    result.update(estimate(backend, data.test, k=k, seed=seed, labels=labels))
+    step = None if progress is None else (lambda done: progress(done, len(data.test)))
+    result.update(estimate(backend, data.test, k=k, seed=seed, labels=labels, progress=step))
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -165,6 +172,7 @@ def save_eval(path: Path, report: dict[str, Any]) -> Path:
     """Write `report` into the eval file at `path` under its backend ("torch" or "onnx"), keeping
     the other backend's result if the file has one."""
     path = Path(path)
+    ensure_folder(path.parent)
     record = read_eval(path) if path.exists() else {"format": EVAL_FORMAT, "format_version": EVAL_VERSION}
     record = {**record, "format_version": EVAL_VERSION, report["backend"]: report}
     atomic_write_text(path, json.dumps(record, indent=2) + "\n")

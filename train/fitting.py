@@ -7,6 +7,7 @@ run.metrics[-1]["test_neg_elbo"]
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -74,11 +75,25 @@ def fit(
     epoch with its metrics (the row written to metrics.jsonl). Raises `Interrupted` on Ctrl-C
     (last.pt saved), `InputError` on bad input (nothing written), `TrainingError` on a
     non-finite loss. torch's thread count (`threads`) is restored when fit returns."""
+    check_fit_arguments(config, out, on_epoch)
     threads = torch.get_num_threads()
     try:
         return fit_run(config, Path(out), resume, force, quiet, on_epoch)
     finally:
         torch.set_num_threads(threads)
+
+
+def check_fit_arguments(config: Any, out: Any, on_epoch: Any) -> None:
+    """fit's arguments, before any work (a wrong one would otherwise fail after an epoch)."""
+    if config is not None and not isinstance(config, TrainConfig):
+        hint = ": build one with TrainConfig(**settings)" if isinstance(config, dict) else ""
+        raise InputError(
+            f"expected config to be a TrainConfig (or None with resume=True), got {type(config).__name__}{hint}"
+        )
+    if not isinstance(out, (str, os.PathLike)) or not str(out):
+        raise InputError(f"expected out to be a run folder path (str or Path), got {out!r}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise InputError(f"expected on_epoch to be a function of one metrics row (or None), got {on_epoch!r}")
 
 
 def fit_run(
@@ -115,8 +130,8 @@ def resume_run(config: TrainConfig | None, out: Path, quiet: bool, on_epoch: Epo
     if cfg.epochs < trained:
         # Stopping "earlier" cannot undo epochs: the record must stay true to what was trained.
         raise InputError(
-            f"--resume: expected --epochs of at least {trained} (the run in {out} has trained {trained} epochs), "
-            f"got {cfg.epochs}; train a new run for fewer epochs"
+            f"--resume: expected --epochs (TrainConfig.epochs) of at least {trained} (the run in {out} has "
+            f"trained {trained} epochs), got {cfg.epochs}; train a new run for fewer epochs"
         )
     cfg = cfg.replace(device=resolve_device(cfg.device))
     if not (out / LAST).is_file():

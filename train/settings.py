@@ -12,6 +12,7 @@ from dataclasses import MISSING, field, fields
 from typing import Any
 
 import click
+import numpy as np
 
 from vaeport.runtime.errors import InputError
 
@@ -81,9 +82,18 @@ def check_value(value: Any, f: Any) -> None:
 
 
 def check_fields(settings: Any) -> None:
-    """Every field of a settings dataclass against its declaration."""
+    """Every field of a settings dataclass against its declaration. numpy scalars (np.int64(8),
+    np.float32(1e-3)) become the Python numbers they are; an error names the CLI option and the
+    Python field (`--latent-dim ... (TrainConfig.latent_dim)`), for the command line and notebooks alike."""
     for f in fields(settings):
-        check_value(getattr(settings, f.name), f)
+        value = getattr(settings, f.name)
+        if isinstance(value, np.generic):
+            value = value.item()
+            setattr(settings, f.name, value)
+        try:
+            check_value(value, f)
+        except InputError as exc:
+            raise InputError(f"{exc} ({type(settings).__name__}.{f.name})") from None
 
 
 def click_type(f: Any) -> Any:

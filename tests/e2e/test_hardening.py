@@ -289,7 +289,7 @@ def test_resume_with_fewer_epochs_is_refused_and_the_record_stays_true(tmp_path)
     config = TrainConfig(hidden=(8,), latent_dim=2, epochs=3, threads=1)
     fit(config, tmp_path / "r", quiet=True)
     before = (tmp_path / "r" / "config.json").read_bytes()
-    with pytest.raises(InputError, match="expected --epochs of at least 3 .* got 1"):
+    with pytest.raises(InputError, match="expected --epochs \\(TrainConfig.epochs\\) of at least 3 .* got 1"):
         fit(config.replace(epochs=1), tmp_path / "r", resume=True, quiet=True)
     assert (tmp_path / "r" / "config.json").read_bytes() == before
     from click.testing import CliRunner
@@ -297,7 +297,7 @@ def test_resume_with_fewer_epochs_is_refused_and_the_record_stays_true(tmp_path)
     from vaeport.train.cli import main
 
     result = CliRunner().invoke(main, ["--out", str(tmp_path / "r"), "--resume", "--epochs", "1"])
-    assert result.exit_code == 2 and "expected --epochs of at least 3" in result.output
+    assert result.exit_code == 2 and "of at least 3" in result.output
     assert (tmp_path / "r" / "config.json").read_bytes() == before
 
 
@@ -399,3 +399,95 @@ def test_an_autoencoders_summary_names_its_reconstruction_not_an_elbo(tmp_path):
                                        "--threads", "1", "--out", str(tmp_path / "r")])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "test reconstruction NLL" in result.output and "ELBO" not in result.output
+
+
+# -- 12, 16. bounded k, progress, --out checked first ----------------------------------------------
+def test_k_is_bounded_and_named_everywhere(tmp_path):
+    from vaeport.runtime.evaluate import MAX_K
+    from vaeport.train import evaluate
+
+    model = export(make_run(tmp_path / "run", hidden=(16,), latent_dim=2), tmp_path / "m")
+    images = load_dataset("digits", seed=0).test[:2]
+    with pytest.raises(InputError, match=f"integer 1..{MAX_K}, got 1000000000000"):
+        VAE.load(model).score(images, k=10**12)
+    with pytest.raises(InputError, match=f"integer 0..{MAX_K}, got 100000"):
+        evaluate(model, k=100_000)
+    np.save(tmp_path / "x.npy", images)
+    code, output = score_cli([model, tmp_path / "x.npy", "--k", "100000", "--out", tmp_path / "s.csv"])
+    assert code == 2 and f"100000 is not in the range 1<=x<={MAX_K}" in output
+
+
+def test_vae_score_and_vae_eval_check_out_before_the_work(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from vaeport.runtime import scoring
+    from vaeport.train.eval_cli import main as eval_main
+
+    model = export(make_run(tmp_path / "run", hidden=(16,), latent_dim=2), tmp_path / "m")
+    np.save(tmp_path / "x.npy", load_dataset("digits", seed=0).test[:2])
+    (tmp_path / "folder.csv").mkdir()
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("scored before checking --out")
+
+    monkeypatch.setattr(scoring, "score", no_scoring)
+    code, output = score_cli([model, tmp_path / "x.npy", "--out", tmp_path / "folder.csv"])
+    assert code == 6 and "expected a file path, got an existing folder" in output
+    result = CliRunner().invoke(eval_main, [str(model), "--out", str(tmp_path / "folder.csv")])
+    assert result.exit_code == 6 and "expected a file path, got an existing folder" in result.output
+
+
+def test_evaluate_reports_progress(tmp_path):
+    from vaeport.train import evaluate
+
+    model = export(make_run(tmp_path / "run", hidden=(16,), latent_dim=2), tmp_path / "m")
+    seen = []
+    evaluate(model, k=2, progress=lambda done, total: seen.append((done, total)))
+    assert seen and sum(d for d, _ in seen) == seen[0][1] == len(load_dataset("digits", seed=0).test)
+
+
+# -- 17. vae-score: one bad file, another size, one image file ------------------------------------------
+def test_vae_score_skips_or_resizes_where_asked_and_scores_one_file(tmp_path):
+    from PIL import Image
+
+    model = export(make_run(tmp_path / "run", hidden=(16,), latent_dim=2), tmp_path / "m")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(garment(8)).save(folder / f"{i}.png")
+    (folder / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n cut")
+    Image.fromarray(garment(16)).save(folder / "big.png")
+    code, output = score_cli([model, folder, "--k", "2", "--out", tmp_path / "a.csv"])
+    assert code == 2 and "bad.png" in output and "--skip-bad-images" in output
+    code, output = score_cli([model, folder, "--k", "2", "--skip-bad-images", "--out", tmp_path / "b.csv"])
+    assert code == 0 and "skipped 2 file(s): bad.png" in output
+    assert len((tmp_path / "b.csv").read_text().splitlines()) == 1 + 3
+    (folder / "bad.png").unlink()
+    code, output = score_cli([model, folder, "--k", "2", "--resize", "--out", tmp_path / "c.csv"])
+    assert code == 0 and len((tmp_path / "c.csv").read_text().splitlines()) == 1 + 4
+    code, output = score_cli([model, folder / "0.png", "--k", "2", "--out", tmp_path / "d.csv"])
+    assert code == 0 and (tmp_path / "d.csv").read_text().splitlines()[1].startswith("0.png,")
+
+
+# -- 13, 15. the Python API: validated before work, numpy numbers, names for notebooks -------------
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda out: fit({"epochs": 1}, out), "expected config to be a TrainConfig .* got dict: build one"),
+        (lambda out: fit(TrainConfig(epochs=1), None), "expected out to be a run folder path .* got None"),
+        (lambda out: fit(TrainConfig(epochs=1), out, on_epoch=5), "expected on_epoch to be a function"),
+        (lambda out: export(None, out), "expected a run folder and an out folder path"),
+    ],
+)
+def test_python_api_arguments_are_checked_before_any_work(tmp_path, call, message):
+    with pytest.raises(InputError, match=message):
+        call(tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_numpy_numbers_are_settings_and_errors_name_the_python_field():
+    config = TrainConfig(latent_dim=np.int64(8), lr=np.float32(1e-3), epochs=np.int32(2))
+    assert config.latent_dim == 8 and type(config.latent_dim) is int and type(config.lr) is float
+    assert json.dumps(config.to_dict())  # writable into config.json
+    with pytest.raises(InputError, match="expected --latent-dim >= 1, got 0 \\(TrainConfig.latent_dim\\)"):
+        TrainConfig(latent_dim=0)

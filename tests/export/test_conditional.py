@@ -118,7 +118,7 @@ def test_npy_labels_and_class_names_from_sidecar_files(tmp_path):
     with pytest.raises(InputError, match=r"expected 40 labels \(one per image"):
         load_dataset(f"npy:{tmp_path / 'shoes.npy'}")
     np.save(tmp_path / "shoes.labels.npy", labels.astype(np.float32))
-    with pytest.raises(InputError, match="expected labels as a 1-D integer array"):
+    with pytest.raises(InputError, match="expected integer class indices 0..K-1"):
         load_dataset(f"npy:{tmp_path / 'shoes.npy'}")
 
 

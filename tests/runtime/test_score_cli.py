@@ -116,7 +116,7 @@ def test_bad_input_one_line(model, tmp_path):
         ([tmp_path / "imgs"], InputError, "b.png: expected a readable PNG/JPEG image, got an unreadable file"),
         ([tmp_path / "size"], InputError, "big.png: expected a 8x8 image for this model, got 8x9"),
         ([tmp_path / "wrong.npy"], InputError, r"wrong.npy: expected images [N,1,8,8] (or [N,8,8] for one channel)"),
-        ([tmp_path / "nothing"], InputError, "nothing: expected a folder of images, an .npy file or an IDX file"),
+        ([tmp_path / "nothing"], InputError, "nothing: expected a folder of images, an image file, an .npy file or an IDX file"),
         ([], InputError, "expected INPUT to score or --fit NORMAL_INPUT"),
         ([tmp_path / "wrong.npy", "--fit", tmp_path / "wrong.npy"], InputError, "one of the two"),
         ([tmp_path / "wrong.npy", "--calibration", tmp_path / "a-file"], InputError, "expected a calibration JSON"),

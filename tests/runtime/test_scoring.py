@@ -117,7 +117,7 @@ def test_a_damaged_scoring_section_is_refused(scored_model, tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"k": 0}, "expected k to be a positive integer"), ({"seed": -2}, "expected seed to be a non-negative integer")],
+    [({"k": 0}, "expected k \\(importance samples per image\\) to be an integer 1..10000"), ({"seed": -2}, "expected seed to be a non-negative integer")],
 )
 def test_bad_arguments(vae, test_images, kwargs, message):
     with pytest.raises(InputError, match=message):

@@ -13,6 +13,7 @@ from conditional_trials import PER_CLASS, TRIALS, judged_samples, trial_settings
 from vaeport.train import TrainConfig, fit
 
 from ..conftest import write_idx_set
+from ..helpers import write_idx
 
 
 @pytest.mark.parametrize("name", sorted(TRIALS))
@@ -38,6 +39,8 @@ class ConstantJudge:
 
 def test_judged_samples_scores_each_class_on_its_own_samples(tmp_path):
     data_dir = write_idx_set(tmp_path / "idx")
+    for prefix, n in (("train", 96), ("t10k", 32)):  # every class has images (a conditional run needs them)
+        write_idx(data_dir / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
     config = TrainConfig(
         dataset="mnist",
         data_dir=str(data_dir),
