@@ -1,5 +1,6 @@
 """The torch side of the model families (runtime/families.py has the runtime side): for each
-`model.kind`, the module each graph role is exported from and the example inputs it is traced with.
+`model.kind`, how its model is built, the module each graph role is exported from and the example
+inputs it is traced with.
 
 The exporter and the parity gate loop over these; input and output names come from the runtime
 family's role, so the two sides cannot disagree about a graph's interface.
@@ -15,6 +16,7 @@ from torch import nn
 
 from vaeport.runtime.errors import InputError
 from vaeport.runtime.families import Shapes
+from vaeport.train.config import ModelConfig
 from vaeport.train.vae import VAE, DecoderImage
 
 EXAMPLE_BATCH = 2  # export with a batch of 2 so that the batch axis cannot be specialized to 1
@@ -48,17 +50,34 @@ def example_latents(model: VAE) -> tuple[torch.Tensor, ...]:
 ENCODER = TorchRole(lambda model: model.encoder, example_images)
 DECODER = TorchRole(lambda model: DecoderImage(model.decoder), example_latents)
 
-TORCH_ROLES: dict[str, dict[str, TorchRole]] = {
-    "vae": {"encoder": ENCODER, "decoder": DECODER},
-    "ae": {"encoder": ENCODER, "decoder": DECODER},
+@dataclass(frozen=True)
+class TorchFamily:
+    """How a family's model is built from its ModelConfig, and its graph roles in export order."""
+
+    build: Callable[[ModelConfig], nn.Module]
+    roles: dict[str, TorchRole]
+
+
+TORCH_FAMILIES: dict[str, TorchFamily] = {
+    "vae": TorchFamily(VAE, {"encoder": ENCODER, "decoder": DECODER}),
+    "ae": TorchFamily(VAE, {"encoder": ENCODER, "decoder": DECODER}),  # the same module, no posterior noise
 }
+
+
+def torch_family(kind: str) -> TorchFamily:
+    if kind not in TORCH_FAMILIES:
+        raise InputError(f"expected a model family of {', '.join(TORCH_FAMILIES)}, got {kind!r}")
+    return TORCH_FAMILIES[kind]
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """A new (untrained) model of the config's family."""
+    return torch_family(config.kind).build(config)
 
 
 def torch_roles(model: VAE) -> dict[str, TorchRole]:
     """The torch roles of the model's family, in the runtime family's order."""
-    if model.config.kind not in TORCH_ROLES:
-        raise InputError(f"expected a model family of {', '.join(TORCH_ROLES)}, got {model.config.kind!r}")
-    return TORCH_ROLES[model.config.kind]
+    return torch_family(model.config.kind).roles
 
 
 def shapes(model: VAE) -> Shapes:

@@ -8,6 +8,7 @@ from typing import Any
 from vaeport.runtime.errors import InputError
 from vaeport.train.checkpoint import BEST, LAST, load_checkpoint, model_config_of
 from vaeport.train.config import TrainConfig
+from vaeport.train.families import build_model
 from vaeport.train.run_folder import read_config
 from vaeport.train.vae import VAE
 
@@ -22,7 +23,7 @@ def load_run(run_dir: Path, which: str = "best") -> tuple[VAE, TrainConfig, dict
     if which == "best" and not path.is_file():
         path = run_dir / LAST  # a run interrupted in its first epoch has no best yet
     state = load_checkpoint(path)
-    model = VAE(model_config_of(state, path))
+    model = build_model(model_config_of(state, path))
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

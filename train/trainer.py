@@ -29,6 +29,7 @@ from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
 from vaeport.train.distributions import DiagonalGaussian
+from vaeport.train.families import build_model
 from vaeport.train.loss import LossTerms, iwae_loss, vae_loss
 from vaeport.train.run_folder import METRICS_FILE
 from vaeport.train.stop import StopRequest, stop_requests
@@ -138,7 +139,7 @@ class Trainer:
             torch.set_num_threads(threads)
         torch.manual_seed(cfg.seed)  # weight initialisation (the same on every rank)
         self.model_config = cfg.model_config(data.image_shape, data.classes)
-        self.model = VAE(self.model_config).to(self.device)
+        self.model = build_model(self.model_config).to(self.device)
         self.train_model: torch.nn.Module = self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.families import FAMILIES
 from vaeport.train.config import ModelConfig
 from vaeport.train.conv import ConvDecoder, ConvEncoder
 from vaeport.train.distributions import DiagonalGaussian, Posterior, make_prior, posterior
@@ -45,7 +46,8 @@ class VAE(nn.Module):
 
     @property
     def variational(self) -> bool:
-        return self.config.kind == "vae"
+        """The family has a posterior with a density (runtime/families.py): the VAE, not the AE."""
+        return FAMILIES[self.config.kind].variational
 
     @property
     def conditional(self) -> bool:
@@ -94,14 +96,15 @@ class VAE(nn.Module):
         gradient hook on z (DReG reweights the gradient that reaches each sample).
         """
         mean, log_var = self.encode(x, y)
-        if log_var is None:
-            z = mean
-        else:
+        q = posterior(mean, log_var)
+        if isinstance(q, DiagonalGaussian):
             if eps is None:
                 eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-            z = DiagonalGaussian(mean, log_var).sample(eps)
+            z = q.sample(eps)
             if z_hook is not None and z.requires_grad:
                 z.register_hook(z_hook)
+        else:
+            z = q.mode()  # a plain autoencoder's code: no noise
         if y is not None and z.dim() == 3:
             y = y.repeat(z.shape[0])  # sample j of image i is row j * N + i
         return self.decode(z.reshape(-1, z.shape[-1]), y), mean, log_var

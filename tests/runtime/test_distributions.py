@@ -12,7 +12,7 @@ from vaeport.runtime import VAE, ModelFolderError
 from vaeport.runtime import distributions as rd
 from vaeport.runtime.families import FAMILIES, family
 from vaeport.train import distributions as td
-from vaeport.train.families import TORCH_ROLES
+from vaeport.train.families import TORCH_FAMILIES
 
 from .folders import copy_folder
 
@@ -70,9 +70,9 @@ def test_vae_samples_through_its_prior(digits_model):
 
 
 def test_every_family_has_its_torch_side_and_a_role_per_graph():
-    assert set(FAMILIES) == set(TORCH_ROLES)
+    assert set(FAMILIES) == set(TORCH_FAMILIES)
     for kind, fam in FAMILIES.items():
-        assert list(TORCH_ROLES[kind]) == list(fam.role_names)
+        assert list(TORCH_FAMILIES[kind].roles) == list(fam.role_names)
 
 
 @pytest.mark.parametrize(
