@@ -4,7 +4,8 @@ the fp16/int8 checks, `make parity` (parity matrix, compatibility matrix, onnxru
 
 Inputs are made by name, from the role's I/O in the model's family (runtime/families.py):
 `x` are real test images (a seeded draw), `y` their own labels where the graph also takes images,
-else seeded labels of every class, `z` seeded standard normals. A graph role with another input
+else seeded labels of every class, `z` (latents) and `eps` (a prior's noise) seeded standard
+normals. A graph role with another input
 adds its rule here.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from vaeport.runtime.errors import ExportError
 from vaeport.runtime.families import IO
-from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT, LABEL_INPUT
+from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT, LABEL_INPUT, NOISE_INPUT
 
 Feeds = dict[str, np.ndarray]  # input name -> array, in the graph's input order
 
@@ -54,7 +55,7 @@ def role_feeds(inputs: IO, examples: Examples, n: int, rng: np.random.Generator)
             feeds[name] = batch_of(examples.labels[order], n, np.int64)
         elif name == LABEL_INPUT:
             feeds[name] = rng.integers(0, examples.classes, n).astype(np.int64)
-        elif name == DECODER_INPUT:
+        elif name in (DECODER_INPUT, NOISE_INPUT):  # latents, or a prior's noise: seeded N(0, I)
             feeds[name] = rng.standard_normal((n, examples.latent_dim), dtype=np.float32)
         else:
             raise ExportError(f"no rule to make seeded inputs for a graph input named {name!r}")

@@ -15,7 +15,7 @@ from torch import nn
 from vaeport.export.legacy import LEGACY_OPSET, to_legacy
 from vaeport.export.targets import EXPORT_OPSETS
 from vaeport.runtime.errors import ExportError
-from vaeport.runtime.families import family
+from vaeport.runtime.families import find_role
 from vaeport.train.families import shapes, torch_roles
 from vaeport.train.vae import VAE
 
@@ -119,7 +119,7 @@ def _quiet_logger(name: str):
 def export_role(model: VAE, role: str, opset: int) -> bytes:
     """The graph of one role of the model's family, its inputs and outputs named as the runtime's
     family says (runtime/families.py)."""
-    inputs, outputs = family(model.config.kind).role(role).io(shapes(model))
+    inputs, outputs = find_role(model.config.kind, model.config.prior, role).io(shapes(model))
     torch_role = torch_roles(model)[role]
     return to_onnx(
         torch_role.module(model),

@@ -8,7 +8,7 @@ import onnx
 
 from vaeport.export.graphs import io_specs
 from vaeport.export.targets import Target
-from vaeport.runtime.files import FORMAT_NAME, FORMAT_VERSION
+from vaeport.runtime.files import FORMAT_NAME, FORMAT_VERSION, LEARNED_PRIOR_FORMAT_VERSION
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import portable_dataset
@@ -45,7 +45,7 @@ def build_manifest(
     scale = model.scale()
     return {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if model.config.prior == "normal" else LEARNED_PRIOR_FORMAT_VERSION,
         "name": name,
         "image": {"channels": c, "height": h, "width": w, "dtype": "float32", "value_range": [0.0, 1.0]},
         "model": {
@@ -62,6 +62,7 @@ def build_manifest(
                 "depth": model.config.depth,
                 "encoder_parameters": parameter_count(model.encoder),
                 "decoder_parameters": parameter_count(model.decoder),
+                **prior_architecture(model),
             },
         },
         "classes": list(model.config.classes) if model.conditional else None,
@@ -80,6 +81,16 @@ def build_manifest(
         "parity": parity,
         "versions": package_versions("vaeport", "torch", "onnx", "onnxscript", "onnxruntime", "numpy"),
         "training": training_section(cfg, record, (c, h, w), history),
+    }
+
+
+def prior_architecture(model: VAE) -> dict[str, Any]:
+    """A learned prior's settings and size (nothing for N(0, I))."""
+    if model.config.prior == "normal":
+        return {}
+    return {
+        "prior": {"layers": model.config.flow_layers, "hidden": model.config.flow_hidden},
+        "prior_parameters": parameter_count(model.prior),
     }
 
 

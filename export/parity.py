@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from vaeport.export.feeds import Examples, Feeds, seeded_feeds
-from vaeport.runtime.distributions import DiagonalGaussian
+from vaeport.runtime.distributions import DiagonalGaussian, StandardNormal
 from vaeport.runtime.errors import InputError
 from vaeport.runtime.files import ENCODER_INPUT
 from vaeport.runtime.graph import Graph
@@ -133,11 +133,11 @@ def torch_runner(module: torch.nn.Module):
 
 
 def role_inputs(model: VAE) -> dict[str, Any]:
-    """Each role's input spec (runtime/families.py) for this model."""
-    from vaeport.runtime.families import family
+    """Each role's input spec (runtime/families.py) for this model: its family's and its prior's."""
+    from vaeport.runtime.families import model_roles
 
-    fam, s = family(model.config.kind), shapes(model)
-    return {role.name: role.io(s)[0] for role in fam.roles}
+    s = shapes(model)
+    return {role.name: role.io(s)[0] for role in model_roles(model.config.kind, model.config.prior)}
 
 
 def model_examples(model: VAE, images: np.ndarray, labels: np.ndarray | None) -> Examples:
@@ -188,6 +188,8 @@ def run_gate(
         if model.variational:
             largest = feeds[max(batch_sizes)]["encoder"]
             checks.append(random_path_check(model, opened["encoder"], opened["decoder"], largest, seed, tol))
+        if "prior_sample" in opened:
+            checks.append(flow_check(model, opened["prior_sample"], opened["prior_log_prob"], rng))
     return {
         "tolerance": {**asdict(tol), "rule": "|onnx - torch| <= atol + rtol * |torch|"},
         "batch_sizes": list(batch_sizes),
@@ -220,6 +222,28 @@ def random_path_check(
         output="x",
         against="numpy reparameterize + onnxruntime-cpu",
         batch=len(x),
+    )
+
+
+FLOW = Tolerance(rtol=1e-4, atol=2e-3)  # log-densities of ~-50 nats through a float32 inverse
+
+
+@torch.no_grad()
+def flow_check(model: VAE, sample: Graph, log_prob: Graph, rng: np.random.Generator) -> dict[str, Any]:
+    """The two prior graphs are one flow: prior_log_prob(prior_sample(eps)) equals
+    log N(eps) - log|det J| with the log-determinant torch's flow accumulates while sampling."""
+    eps = rng.standard_normal((max(BATCH_SIZES), model.config.latent_dim), dtype=np.float32)
+    onnx_log_prob = log_prob(sample(eps)[0])[0]
+    _, log_det = model.prior.forward_with_log_det(torch.from_numpy(eps))
+    expected = StandardNormal(model.config.latent_dim).log_prob(eps) - log_det.numpy()
+    return compare(
+        expected,
+        onnx_log_prob,
+        FLOW,
+        graph="prior_sample+prior_log_prob",
+        output="log_prob",
+        against="log N(eps) - log|det J| (torch)",
+        batch=len(eps),
     )
 
 

@@ -184,7 +184,9 @@ def make_int8(
     A conditional model is calibrated with the images' labels. int8 is judged by reconstructions,
     so it is made for families whose roles are an encoder and a decoder only."""
     if set(fp32) != {"encoder", "decoder"}:
-        raise ExportError(f"expected an encoder and a decoder for an int8 variant, got roles {', '.join(fp32)}")
+        roles = ", ".join(fp32)
+        refusal = f"int8 is judged by reconstructions, for an encoder and a decoder only; this model has {roles}"
+        return {}, {"passed": False, "refusal": refusal}
     labels = () if calibration.labels is None else (calibration.labels,)
     encoder = to_int8(fp32["encoder"], "encoder.int8", (calibration.images, *labels))
     # The decoder sees posterior means of real images and prior draws at run time: calibrate on both

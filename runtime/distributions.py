@@ -6,6 +6,8 @@ reconstruction, evaluation and scoring alike (train/distributions.py is the torc
 - `StandardNormal`: the prior N(0, I), the first `Prior`. A prior turns the runtime's seeded noise
   into latents; the noise stream is the only randomness, so image i depends only on (seed, i)
   whatever the prior (exact shards, byte-identical resume).
+- `FlowPrior`: a learned prior z = f(eps) (train/flow.py), run through its two graphs,
+  `prior_sample` (eps -> z) and `prior_log_prob` (z -> log p(z)).
 
 Log-densities and KLs are float64; samples are float32 (what the graphs take).
 """
@@ -13,7 +15,7 @@ Log-densities and KLs are float64; samples are float32 (what the graphs take).
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -106,15 +108,67 @@ class StandardNormal:
         return -0.5 * (z.astype(np.float64) ** 2 + LOG_2PI).sum(-1)
 
 
-PRIORS = {"normal": StandardNormal}  # the manifest's model.prior -> its runtime class
+class FlowPrior:
+    """p(z) with z = f(eps), eps ~ N(0, I), f a flow exported as two graphs (`graphs` maps role ->
+    a runner taking the role's inputs as arrays and returning its outputs). The noise is the
+    standard normal stream; `temperature` scales eps before the flow."""
+
+    name = "flow"
+    FD_STEP = 1e-2  # central differences of prior_sample, for the consistency check
+    FD_TOLERANCE = 0.05  # nats: float32 finite differences are good to ~1e-3 here; a wrong graph is off by many
+
+    def __init__(self, dim: int, graphs: dict[str, Any]) -> None:
+        self.dim = dim
+        self._sample, self._log_prob = graphs["prior_sample"], graphs["prior_log_prob"]
+        self._normal = StandardNormal(dim)
+
+    def noise(self, seed: int, start: int, count: int) -> np.ndarray:
+        return self._normal.noise(seed, start, count)
+
+    def sample(self, eps: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        """f(temperature * eps) for eps [N, D] (or [k, N, D]), float32."""
+        scaled = self._normal.sample(np.asarray(eps, dtype=np.float32), temperature)
+        flat = scaled.reshape(-1, self.dim)
+        return self._sample(flat)[0].reshape(scaled.shape).astype(np.float32, copy=False)
+
+    def log_prob(self, z: np.ndarray) -> np.ndarray:
+        """log p(z) over the last axis, float64 ([N] or [k, N])."""
+        flat = np.ascontiguousarray(z, dtype=np.float32).reshape(-1, self.dim)
+        return self._log_prob(flat)[0].astype(np.float64).reshape(z.shape[:-1])
+
+    def consistency_gap(self, seed: int = 0, rows: int = 4) -> float:
+        """The largest |log p(f(eps)) - (log N(eps) - log|det df/deps|)| over a few seeded eps, with
+        the Jacobian from central differences of prior_sample: a prior_log_prob that is not the
+        density of prior_sample (a graph replaced by hand) is off by many nats."""
+        eps = np.random.default_rng([seed, 7]).standard_normal((rows, self.dim)).astype(np.float64)
+        steps = np.eye(self.dim) * self.FD_STEP
+        around = np.concatenate([eps[:, None, :] + steps, eps[:, None, :] - steps], axis=1)  # [rows, 2D, D]
+        out = self.sample(around.reshape(-1, self.dim).astype(np.float32)).astype(np.float64)
+        out = out.reshape(rows, 2, self.dim, self.dim)
+        jacobian = (out[:, 0] - out[:, 1]).transpose(0, 2, 1) / (2 * self.FD_STEP)  # [rows, D(out), D(in)]
+        log_det = np.linalg.slogdet(jacobian)[1]
+        expected = self._normal.log_prob(eps) - log_det
+        got = self.log_prob(self.sample(eps.astype(np.float32)))
+        return float(np.max(np.abs(got - expected)))
+
+
+PRIORS: dict[str, Any] = {"normal": StandardNormal, "flow": FlowPrior}  # model.prior -> its runtime class
 DEFAULT_PRIOR = "normal"  # what every folder without a model.prior was trained with
 
 
-def make_prior(name: str, dim: int) -> Prior:
-    """The runtime prior called `name` over D = dim latents."""
+def make_prior(name: str, dim: int, graphs: dict[str, Any] | None = None) -> Prior:
+    """The runtime prior called `name` over D = dim latents (a learned one runs its `graphs`)."""
     if name not in PRIORS:
         raise ModelFolderError(f"expected model.prior to be one of {', '.join(PRIORS)}, got {name!r}")
-    return PRIORS[name](dim)
+    return StandardNormal(dim) if name == "normal" else PRIORS[name](dim, graphs or {})
+
+
+def kl_to_prior(q: DiagonalGaussian, prior: Prior, z: np.ndarray) -> np.ndarray:
+    """KL(q || prior) per row: in closed form for N(0, I), else the one-sample estimate
+    log q(z) - log p(z) at the posterior sample z (what the ELBO's reconstruction term also uses)."""
+    if isinstance(prior, StandardNormal):
+        return q.kl(prior).sum(-1)
+    return q.log_prob(z) - prior.log_prob(z)
 
 
 def check_temperature(temperature: object) -> float:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vaeport.runtime.distributions import LOG_2PI, DiagonalGaussian, Prior, posterior
+from vaeport.runtime.distributions import LOG_2PI, DiagonalGaussian, Prior, StandardNormal, kl_to_prior, posterior
 from vaeport.runtime.errors import InputError
 from vaeport.runtime.sampling import image_noise
 
@@ -117,10 +117,13 @@ def evaluate(
             if progress is not None:
                 progress(b)
             continue
-        kl = q.kl(backend.prior)
-        kl_dims.append(kl)
-        sums["kl"] += float(kl.sum())
         eps = image_noise(seed, start, b, max(k, 1), mean.shape[1])  # (k, B, D)
+        if isinstance(backend.prior, StandardNormal):
+            kl = q.kl(backend.prior)
+            kl_dims.append(kl)
+            sums["kl"] += float(kl.sum())
+        else:  # a learned prior: the one-sample estimate at the ELBO's sample (the first of the k)
+            sums["kl"] += float(kl_to_prior(q, backend.prior, q.sample(eps[0])).sum())
         log_px_z, log_w = log_weights(backend, x, q, eps, y)
         sums["recon"] -= float(log_px_z[0].sum())  # the ELBO's single sample is the first of the k
         if k > 0:
@@ -141,7 +144,8 @@ def evaluate(
         "mean_activity": [round(float(v), 5) for v in activity],
     }
     if variational:
-        result["kl_per_dim"] = [round(float(v), 5) for v in np.concatenate(kl_dims).mean(0)]
+        if kl_dims:  # in closed form only (N(0, I)): a learned prior's KL does not split by dimension
+            result["kl_per_dim"] = [round(float(v), 5) for v in np.concatenate(kl_dims).mean(0)]
         if k > 0:
             result["iwae_k"] = k
             result["test_iwae_nll"] = sums["iwae"] / n

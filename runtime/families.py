@@ -24,6 +24,9 @@ from vaeport.runtime.files import (
     ENCODER_OUTPUTS_AE,
     ENCODER_OUTPUTS_VAE,
     LABEL_INPUT,
+    LOG_PROB_OUTPUT,
+    NOISE_INPUT,
+    PRIOR_SAMPLE_OUTPUT,
 )
 
 IO = list[tuple[str, list[Any]]]  # (name, shape with "N" for the batch axis) per input or output
@@ -103,6 +106,34 @@ FAMILIES: dict[str, Family] = {
         "plain autoencoder baseline: deterministic code, no KL",
     ),
 }
+
+
+# A learned prior adds its own graphs to whatever family it is the prior of.
+PRIOR_ROLES: dict[str, tuple[Role, ...]] = {
+    "normal": (),
+    "flow": (
+        Role(
+            "prior_sample",
+            lambda s: ([(NOISE_INPUT, ["N", s.latent_dim])], [(PRIOR_SAMPLE_OUTPUT, ["N", s.latent_dim])]),
+        ),
+        Role("prior_log_prob", lambda s: ([(DECODER_INPUT, ["N", s.latent_dim])], [(LOG_PROB_OUTPUT, ["N"])])),
+    ),
+}
+
+
+def model_roles(kind: str, prior: str) -> tuple[Role, ...]:
+    """Every graph role of a model: its family's, then its prior's."""
+    if prior not in PRIOR_ROLES:
+        raise ModelFolderError(f"expected model.prior to be one of {', '.join(PRIOR_ROLES)}, got {prior!r}")
+    return (*family(kind).roles, *PRIOR_ROLES[prior])
+
+
+def find_role(kind: str, prior: str, name: str) -> Role:
+    for role in model_roles(kind, prior):
+        if role.name == name:
+            return role
+    names = ", ".join(role.name for role in model_roles(kind, prior))
+    raise ModelFolderError(f"expected a graph role of this model ({names}), got {name!r}")
 
 
 def family(kind: str) -> Family:

@@ -10,7 +10,8 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 
 FORMAT_NAME = "vaeport-model"
 FORMAT_VERSION = 2  # what vae-export writes (2 adds `classes` and `inputs`: conditional models)
-SUPPORTED_FORMAT_VERSIONS = (1, 2)  # what the runtime reads: every version vaeport has written
+LEARNED_PRIOR_FORMAT_VERSION = 3  # ... for a model with a learned prior (its prior graphs; older runtimes refuse it)
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)  # what the runtime reads: every version vaeport has written
 
 # Graph input/output names.
 ENCODER_INPUT = "x"
@@ -19,6 +20,9 @@ ENCODER_OUTPUTS_AE = ("z",)
 DECODER_INPUT = "z"
 DECODER_OUTPUT = "x"
 LABEL_INPUT = "y"  # a conditional model's class index, int64 [N], into both graphs
+NOISE_INPUT = "eps"  # prior_sample: the runtime's seeded noise [N,D]
+PRIOR_SAMPLE_OUTPUT = "z"
+LOG_PROB_OUTPUT = "log_prob"  # prior_log_prob: log p(z) [N]
 
 
 def graph_file(role: str, variant: str = "fp32") -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from vaeport.runtime.distributions import DEFAULT_PRIOR, PRIORS
 from vaeport.runtime.errors import ModelFolderError
-from vaeport.runtime.families import FAMILIES, IO, Family, Shapes, family
+from vaeport.runtime.families import FAMILIES, IO, PRIOR_ROLES, Family, Shapes, family, find_role, model_roles
 from vaeport.runtime.files import FORMAT_NAME, MANIFEST_FILE, SUPPORTED_FORMAT_VERSIONS, VARIANTS
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.runtime.onnx_scan import external_locations
@@ -55,8 +55,9 @@ class Manifest:
 
     @property
     def roles(self) -> tuple[str, ...]:
-        """The graph roles every variant of this folder holds, in order (encoder, decoder, ...)."""
-        return self.family.role_names
+        """The graph roles every variant of this folder holds, in order: the family's (encoder,
+        decoder), then the prior's (prior_sample, prior_log_prob for a learned prior)."""
+        return tuple(role.name for role in model_roles(self.kind, self.prior))
 
     @property
     def variational(self) -> bool:
@@ -145,7 +146,7 @@ class Manifest:
     def expected_io(self, role: str) -> tuple[IO, IO]:
         """(inputs, outputs) that the graph of `role` must have, from the image shape and latent_dim."""
         shapes = Shapes(self.image_shape, self.latent_dim, self.classes is not None)
-        return self.family.role(role).io(shapes)
+        return find_role(self.kind, self.prior, role).io(shapes)
 
 
 def check_fields(path: Path, data: dict[str, Any]) -> None:
@@ -186,7 +187,11 @@ def check_fields(path: Path, data: dict[str, Any]) -> None:
     for field, value, ok, expected in checks:
         if not ok:
             raise ModelFolderError(f"{path}: expected {field} to be {expected}, got {value!r}")
-    roles = family(model["kind"]).role_names
+    prior = model.get("prior", DEFAULT_PRIOR)
+    if PRIOR_ROLES.get(prior) and data["format_version"] < 3:
+        version = data["format_version"]
+        raise ModelFolderError(f"{path}: expected format_version 3 for the {prior} prior's graphs, got {version}")
+    roles = [role.name for role in model_roles(model["kind"], prior)]
     for variant, parts in data["graphs"].items():
         if variant not in VARIANTS or not isinstance(parts, dict) or set(parts) != set(roles):
             raise ModelFolderError(

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from vaeport.runtime.distributions import DiagonalGaussian
+from vaeport.runtime.distributions import DiagonalGaussian, kl_to_prior
 from vaeport.runtime.errors import InputError, ModelFolderError, VaeportError
 from vaeport.runtime.evaluate import iwae_nll, log_weights, onnx_backend
 from vaeport.runtime.png import encode_png
@@ -145,8 +145,8 @@ def statistics(
     if not isinstance(q, DiagonalGaussian):
         out["nll"] = out["kl"] = np.full(n, np.nan)
     else:
-        out["kl"] = q.kl(vae.prior).sum(axis=1)
         eps = image_noise_by_content(seed, x, k, mean.shape[1])
+        out["kl"] = kl_to_prior(q, vae.prior, q.sample(eps[0]))
         out["nll"] = iwae_nll(log_weights(backend, x, q, eps, y)[1])
     out["bits_per_dim"] = out["nll"] / (pixels * math.log(2))
     return out

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from vaeport.runtime.distributions import DiagonalGaussian, Posterior, Prior, check_temperature, make_prior
+from vaeport.runtime.distributions import (
+    DiagonalGaussian,
+    FlowPrior,
+    Posterior,
+    Prior,
+    check_temperature,
+    make_prior,
+)
 from vaeport.runtime.errors import InputError, ModelFolderError
 from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT, LABEL_INPUT, VARIANTS
 from vaeport.runtime.graph import Graph
@@ -52,7 +59,7 @@ class VAE:
         self._latent_dim, self._image_shape = manifest.latent_dim, manifest.image_shape
         self._classes = manifest.classes
         self._calibration = manifest.calibration()
-        self.prior: Prior = make_prior(manifest.prior, manifest.latent_dim)
+        self.prior: Prior = make_prior(manifest.prior, manifest.latent_dim, graphs)
 
     @classmethod
     def load(
@@ -84,7 +91,9 @@ class VAE:
             check_graph_io(manifest, name, role, *graph_io(graph))
             check_label_type(manifest, name, graph)
             opened[role] = graph
-        return cls(manifest, opened, variant)
+        vae = cls(manifest, opened, variant)
+        check_prior(vae)
+        return vae
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -252,6 +261,20 @@ class VAE:
         if len(images) != 1:
             raise InputError(f"expected {name} to be one image or one latent, got {len(images)} images")
         return self.encode(images, label)[0][0]
+
+
+def check_prior(vae: VAE) -> None:
+    """A learned prior's two graphs must be one flow: prior_log_prob the density of what
+    prior_sample draws (a graph swapped by hand is refused here, naming both)."""
+    if isinstance(vae.prior, FlowPrior):
+        gap = vae.prior.consistency_gap()
+        tolerance = FlowPrior.FD_TOLERANCE * (1 if vae.variant == "fp32" else 20)  # fp16/int8 differentiate coarsely
+        if not gap <= tolerance:
+            files = ", ".join(vae.manifest.graph_file(vae.variant, r) for r in ("prior_sample", "prior_log_prob"))
+            raise ModelFolderError(
+                f"{vae.manifest.folder}: expected {files} to be one flow (log p(f(eps)) = log N(eps) - log|det J|), "
+                f"got a gap of {gap:.3g} nats (tolerance {tolerance:g})"
+            )
 
 
 def check_label_type(manifest: Manifest, name: str, graph: Graph) -> None:

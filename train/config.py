@@ -48,8 +48,13 @@ class TrainConfig:
         "vae", "vae, or ae: the plain autoencoder baseline (no KL, deterministic code).", choices=KINDS, flag="model"
     )
     prior: str = setting(
-        DEFAULT_PRIOR, "p(z), the prior the KL pulls toward and samples come from.", choices=tuple(PRIORS)
+        DEFAULT_PRIOR,
+        "p(z), the prior the KL pulls toward and samples come from: normal (N(0, I)) or flow (a RealNVP flow "
+        "learned with the model).",
+        choices=tuple(PRIORS),
     )
+    flow_layers: int = setting(8, "--prior flow: affine coupling layers.", minimum=1, maximum=64)
+    flow_hidden: int = setting(256, "--prior flow: width of each coupling's network.", minimum=4, maximum=4096)
     conditional: bool = setting(
         False,
         "Condition encoder and decoder on the class label (a conditional VAE, Sohn et al. 2015); the "
@@ -89,6 +94,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         self.hidden = parse_hidden(self.hidden) or DEFAULT_HIDDEN.get(self.arch, (400,))
         check_fields(self)
+        if self.prior != DEFAULT_PRIOR and self.kind != "vae":
+            raise InputError(
+                f"expected --prior {DEFAULT_PRIOR} with --model {self.kind} (it has no KL to learn a prior through), "
+                f"got --prior {self.prior}"
+            )
         if self.objective == "elbo" and self.samples != 1:
             raise InputError(
                 f"expected --samples only with --objective iwae or iwae-dreg (the ELBO uses one sample), "
@@ -132,6 +142,8 @@ class TrainConfig:
             hidden=tuple(self.hidden or ()),
             kind=self.kind,
             prior=self.prior,
+            flow_layers=self.flow_layers,
+            flow_hidden=self.flow_hidden,
             likelihood=self.likelihood,
             activation=self.activation,
             depth=self.depth,
@@ -200,7 +212,9 @@ class ModelConfig:
     arch: str = "mlp"  # "mlp" | "conv"
     hidden: tuple[int, ...] = (400,)  # mlp: hidden widths; conv: channels per downsampling stage
     kind: str = "vae"  # "vae" (variational) | "ae" (plain autoencoder baseline)
-    prior: str = "normal"  # p(z) by name (train/distributions.py); "normal" is N(0, I)
+    prior: str = "normal"  # p(z) by name (train/priors.py); "normal" is N(0, I)
+    flow_layers: int = 8  # prior "flow": affine coupling layers
+    flow_hidden: int = 256  # prior "flow": width of each coupling's network
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" | "gaussian" (learned global scale)
     activation: str = "relu"  # ReLU/LeakyReLU fuse with Conv/Gemm in ONNX Runtime; SiLU does not
     depth: int = 1  # conv: 3x3 convs per stage (1 = just the strided / upsampling one)

@@ -44,11 +44,14 @@ class DiagonalGaussian:
         appendix B): 0.5 * (mean^2 + exp(log_var) - 1 - log_var)."""
         return 0.5 * (self.mean.pow(2) + self.log_var.exp() - 1.0 - self.log_var)
 
-    def kl(self, prior: StandardNormal) -> torch.Tensor:
-        """KL(q || prior) per row (N,)."""
-        if not isinstance(prior, StandardNormal):
-            raise NotImplementedError(f"no closed-form KL to the {prior.name} prior")
-        return self.kl_per_dimension().sum(-1)
+    def kl(self, prior: nn.Module, z: torch.Tensor | None = None) -> torch.Tensor:
+        """KL(q || prior) per row (N,): in closed form for N(0, I), else the one-sample estimate
+        log q(z) - log p(z) at the posterior sample `z` (a learned prior has no closed form)."""
+        if isinstance(prior, StandardNormal):
+            return self.kl_per_dimension().sum(-1)
+        if z is None:
+            raise ValueError(f"the {prior.name} prior's KL is estimated at a posterior sample: pass z")
+        return self.log_prob(z) - prior.log_prob(z)
 
 
 class PointMass:
@@ -89,8 +92,3 @@ class StandardNormal(nn.Module):
         return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
 
-PRIORS = {"normal": StandardNormal}  # TrainConfig's prior -> its torch module
-
-
-def make_prior(name: str, dim: int) -> nn.Module:
-    return PRIORS[name](dim)

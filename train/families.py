@@ -47,8 +47,42 @@ def example_latents(model: VAE) -> tuple[torch.Tensor, ...]:
     return (z, *example_labels(model))
 
 
+class PriorSample(nn.Module):
+    """What prior_sample.onnx computes: eps [N,D] -> z [N,D] (the runtime scales eps by the temperature)."""
+
+    def __init__(self, prior: nn.Module) -> None:
+        super().__init__()
+        self.prior = prior
+
+    def forward(self, eps: torch.Tensor) -> torch.Tensor:
+        return self.prior.sample(eps)
+
+
+class PriorLogProb(nn.Module):
+    """What prior_log_prob.onnx computes: z [N,D] -> log p(z) [N]."""
+
+    def __init__(self, prior: nn.Module) -> None:
+        super().__init__()
+        self.prior = prior
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.prior.log_prob(z)
+
+
+def example_noise(model: VAE) -> tuple[torch.Tensor, ...]:
+    return (torch.randn(EXAMPLE_BATCH, model.config.latent_dim, generator=torch.Generator().manual_seed(1)),)
+
+
 ENCODER = TorchRole(lambda model: model.encoder, example_images)
 DECODER = TorchRole(lambda model: DecoderImage(model.decoder), example_latents)
+# a learned prior's graphs (runtime/families.py's PRIOR_ROLES), whatever the family
+PRIOR_TORCH_ROLES: dict[str, dict[str, TorchRole]] = {
+    "normal": {},
+    "flow": {
+        "prior_sample": TorchRole(lambda model: PriorSample(model.prior), example_noise),
+        "prior_log_prob": TorchRole(lambda model: PriorLogProb(model.prior), example_noise),
+    },
+}
 
 @dataclass(frozen=True)
 class TorchFamily:
@@ -76,8 +110,8 @@ def build_model(config: ModelConfig) -> nn.Module:
 
 
 def torch_roles(model: VAE) -> dict[str, TorchRole]:
-    """The torch roles of the model's family, in the runtime family's order."""
-    return torch_family(model.config.kind).roles
+    """The torch roles of the model (its family's, then its prior's), in the runtime's order."""
+    return {**torch_family(model.config.kind).roles, **PRIOR_TORCH_ROLES[model.config.prior]}
 
 
 def shapes(model: VAE) -> Shapes:

@@ -83,6 +83,15 @@ def fit(
         torch.set_num_threads(threads)
 
 
+def check_distributed(cfg: TrainConfig, distributed: bool) -> None:
+    """A learned prior's log-density enters the loss outside the model's forward, which DDP does not
+    synchronise: multi-process training takes the N(0, I) prior only."""
+    if distributed and cfg.prior != "normal":
+        raise InputError(
+            f"expected --prior normal under torchrun (DDP), got --prior {cfg.prior}: train it in one process"
+        )
+
+
 def check_fit_arguments(config: Any, out: Any, on_epoch: Any) -> None:
     """fit's arguments, before any work (a wrong one would otherwise fail after an epoch)."""
     if config is not None and not isinstance(config, TrainConfig):
@@ -110,6 +119,7 @@ def fit_run(
     cfg = config.replace(device=resolve_device(config.device))
     data = load_data(cfg)
     ranks = from_environment(torch.device(cfg.device))
+    check_distributed(cfg, ranks.enabled)
     ranks.barrier()  # every rank has validated before rank 0 touches the folder
     if ranks.is_main:
         kept = prepare_new_run(out, force=force)
@@ -140,6 +150,7 @@ def resume_run(config: TrainConfig | None, out: Path, quiet: bool, on_epoch: Epo
     shape = list(record.get("data", {}).get("image_shape", data.image_shape))
     if list(data.image_shape) != shape:
         raise InputError(f"--resume: expected images of shape {shape} as before, got {list(data.image_shape)}")
+    check_distributed(cfg, from_environment(torch.device(cfg.device)).enabled)
     trainer = Trainer(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch)
     trainer.restore(out / LAST)
     trainer.fit()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from vaeport.runtime.errors import InputError
 from vaeport.train.distributions import LOG_2PI, DiagonalGaussian, StandardNormal
@@ -58,8 +59,11 @@ def vae_loss(
     likelihood: str,
     kl_weight: float,
     scale: torch.Tensor | None = None,
+    prior: nn.Module | None = None,
+    z: torch.Tensor | None = None,
 ) -> LossTerms:
-    """Batch means of the loss and its parts; `kl_weight` is beta times the warm-up factor.
+    """Batch means of the loss and its parts; `kl_weight` is beta times the warm-up factor. The KL
+    is to N(0, I) in closed form, or to a learned `prior` estimated at the posterior samples `z`.
 
     Sums over the whole batch and divides once (not per image, then mean): the same number
     with fewer kernels on the training hot path.
@@ -71,8 +75,10 @@ def vae_loss(
         recon = reconstruction_nll(logits, x, likelihood, scale).mean()
     if log_var is None:
         kl = torch.zeros((), device=x.device)
-    else:
+    elif prior is None or isinstance(prior, StandardNormal):
         kl = DiagonalGaussian(mean, log_var).kl_per_dimension().sum() / n
+    else:
+        kl = DiagonalGaussian(mean, log_var).kl(prior, z).sum() / n
     return LossTerms(recon + kl_weight * kl, recon, kl)
 
 
@@ -86,7 +92,7 @@ def iwae_loss(
     kl_weight: float,
     scale: torch.Tensor | None = None,
     dreg: bool = False,
-    prior: StandardNormal | None = None,
+    prior: nn.Module | None = None,
 ) -> LossTerms:
     """The IWAE objective (Burda et al. 2016) for k samples z (k, B, D) with decoder logits (k*B, ...).
 
@@ -106,7 +112,7 @@ def iwae_loss(
     prior = prior if prior is not None else StandardNormal(mean.shape[-1])
     log_w = log_px_z + kl_weight * (prior.log_prob(z) - (q.detached() if dreg else q).log_prob(z))
     loss = -(torch.logsumexp(log_w, dim=0) - math.log(k)).mean()
-    kl = q.kl(prior).mean()
+    kl = q.kl(prior, z[0]).mean()  # a learned prior's KL: estimated at the first sample
     z_grad_scale = None
     if dreg:
         z_grad_scale = ((1.0 - kl_weight) + kl_weight * torch.softmax(log_w, dim=0)).detach()

@@ -24,6 +24,7 @@ def setting(
     choices: tuple[str, ...] | None = None,
     minimum: float | None = None,
     exclusive_minimum: bool = False,
+    maximum: float | None = None,
     flag: str | None = None,
     resumable: bool = False,
     path: bool = False,
@@ -38,6 +39,7 @@ def setting(
         "choices": choices,
         "minimum": minimum,
         "exclusive_minimum": exclusive_minimum,
+        "maximum": maximum,
         "flag": flag,
         "resumable": resumable,
         "path": path,
@@ -76,9 +78,11 @@ def check_value(value: Any, f: Any) -> None:
     number_ok = isinstance(value, int) if is_int else isinstance(value, (int, float)) and math.isfinite(value)
     if isinstance(value, bool) or not number_ok:
         raise InputError(f"expected {option} to be {'an integer' if is_int else 'a finite number'}, got {value!r}")
-    low = meta.get("minimum")
+    low, high = meta.get("minimum"), meta.get("maximum")
     if low is not None and (value <= low if meta.get("exclusive_minimum") else value < low):
         raise InputError(f"expected {option} {'>' if meta.get('exclusive_minimum') else '>='} {low:g}, got {value}")
+    if high is not None and value > high:
+        raise InputError(f"expected {option} <= {high:g}, got {value}")
 
 
 def check_fields(settings: Any) -> None:
@@ -100,11 +104,13 @@ def click_type(f: Any) -> Any:
     meta, base = f.metadata, str(f.type).split("|")[0].strip()
     if meta.get("choices"):
         return click.Choice(list(meta["choices"]))
-    low = meta.get("minimum")
+    low, high = meta.get("minimum"), meta.get("maximum")
     if base == "int":
-        return click.IntRange(min=low) if low is not None else int
+        return click.IntRange(min=low, max=high) if low is not None or high is not None else int
     if base == "float":
-        return click.FloatRange(min=low, min_open=bool(meta.get("exclusive_minimum"))) if low is not None else float
+        if low is None and high is None:
+            return float
+        return click.FloatRange(min=low, max=high, min_open=bool(meta.get("exclusive_minimum")))
     if meta.get("path"):
         return click.Path(path_type=str)
     return str

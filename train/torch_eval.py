@@ -8,7 +8,7 @@ import torch
 
 from vaeport.runtime.distributions import make_prior as runtime_prior
 from vaeport.runtime.evaluate import Backend
-from vaeport.train.distributions import DiagonalGaussian
+from vaeport.train.distributions import DiagonalGaussian, StandardNormal
 from vaeport.train.loss import reconstruction_nll
 from vaeport.train.vae import VAE
 
@@ -24,10 +24,17 @@ def neg_elbo(
     for start in range(0, len(images), batch_size):
         x = images[start : start + batch_size]
         y = None if labels is None else labels[start : start + batch_size]
-        logits, mean, log_var = model(x, y, generator=generator)
+        eps = None
+        if model.variational:  # drawn here as the model would draw it, so that the KL can use the same z
+            eps = torch.randn((len(x), model.config.latent_dim), generator=generator, device=x.device, dtype=x.dtype)
+        logits, mean, log_var = model(x, y, eps=eps)
         recon_sum += float(reconstruction_nll(logits, x, model.config.likelihood, model.scale()).sum())
         if log_var is not None:
-            kl_sum += float(DiagonalGaussian(mean, log_var).kl_per_dimension().sum())
+            q = DiagonalGaussian(mean, log_var)
+            if isinstance(model.prior, StandardNormal):
+                kl_sum += float(q.kl_per_dimension().sum())
+            else:
+                kl_sum += float(q.kl(model.prior, q.sample(eps)).sum())
     n = len(images)
     return {"neg_elbo": (recon_sum + kl_sum) / n, "recon": recon_sum / n, "kl": kl_sum / n}
 
@@ -66,5 +73,27 @@ def torch_backend(model: VAE) -> Backend:
 
 def numpy_prior(model: VAE):
     """The model's prior with the runtime's numpy surface (noise, sample, log_prob), so the torch
-    path of vae-eval and vae-plot samples and scores exactly as the exported model folder will."""
-    return runtime_prior(model.config.prior, model.config.latent_dim)
+    path of vae-eval and vae-plot samples and scores as the exported model folder will: N(0, I)
+    itself, a learned prior through its torch module."""
+    if isinstance(model.prior, StandardNormal):
+        return runtime_prior(model.config.prior, model.config.latent_dim)
+    return TorchPrior(model.prior)
+
+
+class TorchPrior:
+    """A learned torch prior behind the runtime's Prior surface (numpy in, numpy out)."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module, self.name, self.dim = module.eval(), module.name, module.dim
+        self._noise = runtime_prior("normal", module.dim)
+
+    def noise(self, seed: int, start: int, count: int) -> np.ndarray:
+        return self._noise.noise(seed, start, count)
+
+    @torch.no_grad()
+    def sample(self, eps: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        return self.module.sample(torch.from_numpy(np.asarray(eps, dtype=np.float32)), temperature).numpy()
+
+    @torch.no_grad()
+    def log_prob(self, z: np.ndarray) -> np.ndarray:
+        return self.module.log_prob(torch.from_numpy(np.asarray(z, dtype=np.float32))).double().numpy()

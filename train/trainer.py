@@ -28,7 +28,7 @@ from vaeport.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoin
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
-from vaeport.train.distributions import DiagonalGaussian
+from vaeport.train.distributions import DiagonalGaussian, StandardNormal
 from vaeport.train.families import build_model
 from vaeport.train.loss import LossTerms, iwae_loss, vae_loss
 from vaeport.train.run_folder import METRICS_FILE
@@ -305,7 +305,10 @@ class Trainer:
             return importance_weighted_terms(model, self.model, x, y, eps, weight, dreg=cfg.objective == "iwae-dreg")
         eps = torch.randn((batch, latent), generator=self.noise_rng, device=self.device)[part]
         logits, mean, log_var = model(x, y, eps=eps)
-        return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale())
+        if isinstance(self.model.prior, StandardNormal):
+            return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale())
+        z = DiagonalGaussian(mean, log_var).sample(eps)  # the z the decoder saw, for the learned prior's KL
+        return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale(), self.model.prior, z)
 
     def end_epoch(self) -> None:
         cfg, p = self.cfg, self.progress

@@ -15,8 +15,9 @@ from vaeport.runtime.errors import InputError
 from vaeport.runtime.families import FAMILIES
 from vaeport.train.config import ModelConfig
 from vaeport.train.conv import ConvDecoder, ConvEncoder
-from vaeport.train.distributions import DiagonalGaussian, Posterior, make_prior, posterior
+from vaeport.train.distributions import DiagonalGaussian, Posterior, posterior
 from vaeport.train.mlp import MLPDecoder, MLPEncoder
+from vaeport.train.priors import build_prior
 
 # Gaussian likelihood: a learned global log standard deviation (sigma-VAE), kept in a sane range.
 LOG_SCALE_MIN, LOG_SCALE_MAX = -7.0, 2.0
@@ -38,7 +39,7 @@ class VAE(nn.Module):
         self.config = config
         self.encoder = build_encoder(config)
         self.decoder = build_decoder(config)
-        self.prior = make_prior(config.prior, config.latent_dim)  # p(z); N(0, I) has no parameters
+        self.prior = build_prior(config)  # p(z); N(0, I) has no parameters, a flow learns with the rest
         if config.likelihood == "gaussian":
             self.log_scale = nn.Parameter(torch.tensor(-1.0))
         else:

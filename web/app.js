@@ -1,7 +1,7 @@
 // The demo: sample a grid, interpolate between two samples with a slider, and move the first
 // latent dimensions of sample 1 with sliders, redrawing as they move. A conditional model gets a
 // class picker: every picture is drawn in the chosen class.
-import { classesOf, decode, drawGrid, loadModel, samplePrior, slerp } from "./vae.js";
+import { classesOf, decode, drawGrid, loadModel, priorSample, samplePrior, slerp } from "./vae.js";
 
 const params = new URLSearchParams(location.search);
 const folder = params.get("model") || "/models/fashion-mnist/";
@@ -24,7 +24,7 @@ async function main() {
   const label = () => (classes ? Number(picker.value) : null);
 
   async function drawSamples() {
-    latents = samplePrior(model, 64, Number(document.getElementById("seed").value));
+    latents = await samplePrior(model, 64, Number(document.getElementById("seed").value));
     drawGrid(document.getElementById("grid"), await decode(model, latents, label()), 64, image, 8, 2);
     edited.set(latents[0]);
     sliders.forEach((slider, i) => { slider.value = edited[i]; }); // start from sample 1's latent
@@ -63,7 +63,10 @@ async function main() {
     return Array.from(probe.getContext("2d").getImageData(0, 0, probe.width, probe.height).data);
   };
   status.textContent = `${model.manifest.name}: ${image.channels}x${image.height}x${image.width}, ` +
-    `latent ${d}${classes ? `, ${classes.length} classes` : ""}, onnxruntime-web ${ort.env.versions?.web ?? ""}`;
+    `latent ${d}, prior ${model.manifest.model.prior ?? "normal"}${classes ? `, ${classes.length} classes` : ""}, onnxruntime-web ${ort.env.versions?.web ?? ""}`;
+  // Test hook: latents the page draws from given noise through the model's prior.
+  window.vaeportPrior = async (noise) => (await priorSample(model, noise.map((e) => Float32Array.from(e))))
+    .map((z) => Array.from(z));
   // Test hook: pick a class as a user would (the grid, interpolation and edit redraw in it).
   window.vaeportPick = async (index) => { picker.value = String(index); await drawSamples(); };
   window.vaeportReady = true;

@@ -3,12 +3,12 @@
 /* global ort */
 
 export const WASM_PATHS = "/web/node_modules/onnxruntime-web/dist/";
-const SUPPORTED_VERSIONS = [1, 2];
+const SUPPORTED_VERSIONS = [1, 2, 3];
 // What the demo runs: the graph roles it opens for each model family (runtime/families.py), and
 // the priors it samples. A folder of another family or prior is refused with a visible line,
 // never drawn from N(0, I) behind its back.
 export const DEMO_ROLES = { vae: ["decoder"], ae: ["decoder"] };
-export const DEMO_PRIORS = ["normal"];
+export const DEMO_PRIORS = { normal: [], flow: ["prior_sample"] }; // prior -> the graphs it samples through
 
 export function classesOf(manifest) {
   // a conditional model's class names (format_version 2), or null
@@ -58,8 +58,8 @@ export function checkRunnable(manifest) {
   if (!(kind in DEMO_ROLES)) {
     throw new Error(`this demo cannot run model.kind ${kind} (it runs ${Object.keys(DEMO_ROLES).join(", ")})`);
   }
-  if (!DEMO_PRIORS.includes(prior)) {
-    throw new Error(`this demo cannot sample the ${prior} prior (it samples ${DEMO_PRIORS.join(", ")})`);
+  if (!(prior in DEMO_PRIORS)) {
+    throw new Error(`this demo cannot sample the ${prior} prior (it samples ${Object.keys(DEMO_PRIORS).join(", ")})`);
   }
 }
 
@@ -68,13 +68,30 @@ export async function loadModel(folder) {
   const loaded = await loadManifest(folder);
   checkRunnable(loaded.manifest);
   const sessions = {};
-  for (const role of DEMO_ROLES[loaded.manifest.model.kind]) sessions[role] = await openGraph(loaded, role);
+  const prior = loaded.manifest.model.prior ?? "normal";
+  for (const role of [...DEMO_ROLES[loaded.manifest.model.kind], ...DEMO_PRIORS[prior]]) {
+    sessions[role] = await openGraph(loaded, role);
+  }
   return { manifest: loaded.manifest, sessions };
 }
 
-export function samplePrior(model, n, seed) {
-  // n latents from the model's prior with the seeded generator (N(0, I): the noise itself)
-  return sampleLatents(n, model.manifest.model.latent_dim, seed);
+export async function priorSample(model, noise) {
+  // latents from noise (array of Float32Array(D)) through the model's prior: N(0, I) is the noise
+  // itself, a learned prior runs its prior_sample graph
+  const session = model.sessions.prior_sample;
+  if (!session) return noise;
+  const d = model.manifest.model.latent_dim;
+  const flat = new Float32Array(noise.length * d);
+  noise.forEach((eps, i) => flat.set(eps, i * d));
+  const run = (model.queue ?? Promise.resolve()).then(() => session.run({ eps: new ort.Tensor("float32", flat, [noise.length, d]) }));
+  model.queue = run.catch(() => {});
+  const z = (await run)[session.outputNames[0]].data;
+  return noise.map((_, i) => z.slice(i * d, (i + 1) * d));
+}
+
+export async function samplePrior(model, n, seed) {
+  // n latents from the model's prior, from the page's seeded N(0, 1) generator
+  return priorSample(model, sampleLatents(n, model.manifest.model.latent_dim, seed));
 }
 
 export function decode(model, latents, labels = null) {

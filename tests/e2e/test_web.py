@@ -187,7 +187,7 @@ def test_demo_page_draws_a_labelled_decode_as_python(small_cvae, tmp_path):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        ({"prior": "flow"}, "this demo cannot sample the flow prior (it samples normal)"),
+        ({"prior": "vamp"}, "this demo cannot sample the vamp prior (it samples normal, flow)"),
         ({"kind": "vqvae"}, "this demo cannot run model.kind vqvae (it runs vae, ae)"),
     ],
 )
@@ -204,3 +204,21 @@ def test_demo_page_refuses_a_folder_it_cannot_run(small_model, tmp_path, edit, m
     with webtools.serve({"/web/": webtools.WEB, "/model/": folder}) as base, pytest.raises(RuntimeError) as caught:
         webtools.browser(f"{base}/web/?model=/model/")
     assert message in str(caught.value)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(webtools.missing_tools() is not None, reason=str(webtools.missing_tools()))
+def test_demo_page_samples_through_a_learned_prior_as_python(tmp_path):
+    """A flow-prior model: the page runs prior_sample on its noise before the decoder, and gives
+    the latents Python's runtime gives for the same noise."""
+    from vaeport.export import export
+    from vaeport.runtime import VAE
+
+    run = make_run(tmp_path / "run", hidden=(16,), latent_dim=4, epochs=2, prior="flow", flow_layers=2, flow_hidden=8)
+    model = export(run, tmp_path / "model")
+    noise = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
+    with webtools.serve({"/web/": webtools.WEB, "/model/": model}) as base:
+        got = webtools.browser(f"{base}/web/?model=/model/", f"vaeportPrior({json.dumps(noise.tolist())})")
+    want = VAE.load(model).prior.sample(noise)
+    assert not np.allclose(want, noise, atol=1e-3)  # the flow moved them
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float32), want, rtol=1e-4, atol=1e-5)
