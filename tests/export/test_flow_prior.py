@@ -72,7 +72,7 @@ def flow_model(tmp_path_factory):
 
 
 def test_a_flow_model_exports_its_prior_graphs_behind_the_gate(flow_model):
-    run, model = flow_model
+    _, model = flow_model
     manifest = json.loads((model / "vae.json").read_text())
     assert manifest["format_version"] == 3 and manifest["model"]["prior"] == "flow"
     assert manifest["graphs"]["fp32"] == {
@@ -110,7 +110,7 @@ def test_a_folder_whose_prior_graphs_disagree_is_refused(flow_model, tmp_path):
     """prior_log_prob replaced by another flow's (hashes updated, as a careful hand edit would)."""
     from vaeport.runtime.hashing import sha256_bytes
 
-    run, model = flow_model
+    _, model = flow_model
     other_run = make_run(tmp_path / "other", hidden=(32,), latent_dim=4, epochs=2, prior="flow", flow_layers=2,
                          flow_hidden=8, seed=5)  # fmt: skip
     other = export(other_run, tmp_path / "other-model")
