@@ -87,6 +87,8 @@ class Prior(Protocol):
 
     def log_prob(self, z: np.ndarray) -> np.ndarray: ...
 
+    def inverse(self, z: np.ndarray) -> np.ndarray: ...
+
 
 class StandardNormal:
     """p(z) = N(0, I): z = temperature * eps."""
@@ -102,6 +104,10 @@ class StandardNormal:
 
     def sample(self, eps: np.ndarray, temperature: float = 1.0) -> np.ndarray:
         return eps if temperature == 1.0 else (eps * np.float32(temperature)).astype(np.float32, copy=False)
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        """The noise that gives z (at temperature 1): z itself."""
+        return z
 
     def log_prob(self, z: np.ndarray) -> np.ndarray:
         """log N(z; 0, I) summed over the last axis, float64."""
@@ -120,6 +126,7 @@ class FlowPrior:
     def __init__(self, dim: int, graphs: dict[str, Any]) -> None:
         self.dim = dim
         self._sample, self._log_prob = graphs["prior_sample"], graphs["prior_log_prob"]
+        self._inverse = graphs["prior_inverse"]
         self._normal = StandardNormal(dim)
 
     def noise(self, seed: int, start: int, count: int) -> np.ndarray:
@@ -135,6 +142,15 @@ class FlowPrior:
         """log p(z) over the last axis, float64 ([N] or [k, N])."""
         flat = np.ascontiguousarray(z, dtype=np.float32).reshape(-1, self.dim)
         return self._log_prob(flat)[0].astype(np.float64).reshape(z.shape[:-1])
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        """f^-1(z) for z [N, D]: the noise (at temperature 1) that gives it."""
+        return self._inverse(np.ascontiguousarray(z, dtype=np.float32))[0]
+
+    def roundtrip_gap(self, seed: int = 0, rows: int = 4) -> float:
+        """The largest |f^-1(f(eps)) - eps| over a few seeded eps: prior_inverse must undo prior_sample."""
+        eps = np.random.default_rng([seed, 8]).standard_normal((rows, self.dim)).astype(np.float32)
+        return float(np.max(np.abs(self.inverse(self.sample(eps)) - eps)))
 
     def consistency_gap(self, seed: int = 0, rows: int = 4) -> float:
         """The largest |log p(f(eps)) - (log N(eps) - log|det df/deps|)| over a few seeded eps, with

@@ -117,6 +117,11 @@ PRIOR_ROLES: dict[str, tuple[Role, ...]] = {
             lambda s: ([(NOISE_INPUT, ["N", s.latent_dim])], [(PRIOR_SAMPLE_OUTPUT, ["N", s.latent_dim])]),
         ),
         Role("prior_log_prob", lambda s: ([(DECODER_INPUT, ["N", s.latent_dim])], [(LOG_PROB_OUTPUT, ["N"])])),
+        # f^-1: latents back to the prior's noise space, where interpolation follows the prior's mass
+        Role(
+            "prior_inverse",
+            lambda s: ([(DECODER_INPUT, ["N", s.latent_dim])], [(NOISE_INPUT, ["N", s.latent_dim])]),
+        ),
     ),
 }
 

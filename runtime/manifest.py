@@ -19,6 +19,7 @@ from vaeport.runtime.hashing import sha256_bytes
 from vaeport.runtime.onnx_scan import external_locations
 from vaeport.runtime.scoring import Calibration
 
+SUPPORTED_TEXT = ", ".join(map(str, SUPPORTED_FORMAT_VERSIONS[:-1])) + f" or {SUPPORTED_FORMAT_VERSIONS[-1]}"
 LOADABLE_SUFFIXES = {".onnx", ".data", ".bin", ".ort"}
 LIKELIHOODS = ("bernoulli", "gaussian")
 
@@ -229,8 +230,7 @@ def read_manifest(folder: Path) -> Manifest:
     # `type(...) is int`: true and 1.0 compare equal to 1 but are not a version this runtime wrote.
     if type(version) is not int or version not in SUPPORTED_FORMAT_VERSIONS:
         raise ModelFolderError(
-            f"{path}: expected format_version to be the integer "
-            f"{' or '.join(str(v) for v in SUPPORTED_FORMAT_VERSIONS)}, got {version!r} "
+            f"{path}: expected format_version to be the integer {SUPPORTED_TEXT}, got {version!r} "
             "(made by a newer or older vaeport?)"
         )
     check_fields(path, data)

@@ -237,8 +237,9 @@ class VAE:
 
     def interpolate(self, a: Any, b: Any, steps: int = 8, method: str = "slerp", label: Label = None) -> np.ndarray:
         """Decoded frames from a to b ([steps, C, H, W]); a and b are images (through their
-        latent means) or latents of shape [D]. A conditional model encodes and decodes with one
-        class, `label` (a name or an index)."""
+        latent means) or latents of shape [D]. The path runs in the prior's noise space (the
+        latents themselves for N(0, I), f^-1(z) for a learned flow prior) and is mapped back. A
+        conditional model encodes and decodes with one class, `label` (a name or an index)."""
         steps = check_count(steps, "steps")
         if isinstance(label, (list, tuple, np.ndarray)):
             raise InputError(f"expected label to be one class for the whole interpolation, got {label!r}")
@@ -246,12 +247,12 @@ class VAE:
         if method not in INTERPOLATIONS:
             raise InputError(f"expected method to be one of {', '.join(INTERPOLATIONS)}, got {method!r}")
         za, zb = self._to_latent(a, "a", label), self._to_latent(b, "b", label)
+        # Through the prior's noise space: for N(0, I) the latents themselves; for a learned prior
+        # f^-1(z), so that the path keeps to where the prior has mass.
+        ua, ub = self.prior.inverse(np.stack([za, zb])).astype(np.float64)
         t = np.linspace(0.0, 1.0, steps, dtype=np.float64)
-        if method == "linear":
-            path = (1 - t)[:, None] * za + t[:, None] * zb
-        else:
-            path = slerp(za.astype(np.float64), zb.astype(np.float64), t)
-        return self.decode(path.astype(np.float32), label)
+        path = (1 - t)[:, None] * ua + t[:, None] * ub if method == "linear" else slerp(ua, ub, t)
+        return self.decode(self.prior.sample(path.astype(np.float32)), label)
 
     def _to_latent(self, value: Any, name: str, label: Label) -> np.ndarray:
         array = np.asarray(value)
@@ -269,6 +270,12 @@ def check_prior(vae: VAE) -> None:
     if isinstance(vae.prior, FlowPrior):
         gap = vae.prior.consistency_gap()
         tolerance = FlowPrior.FD_TOLERANCE * (1 if vae.variant == "fp32" else 20)  # fp16/int8 differentiate coarsely
+        roundtrip = vae.prior.roundtrip_gap()
+        if not roundtrip <= tolerance:
+            pair = ", ".join(vae.manifest.graph_file(vae.variant, r) for r in ("prior_sample", "prior_inverse"))
+            raise ModelFolderError(
+                f"{vae.manifest.folder}: expected {pair} to be inverses, got |f^-1(f(eps)) - eps| up to {roundtrip:.3g}"
+            )
         if not gap <= tolerance:
             files = ", ".join(vae.manifest.graph_file(vae.variant, r) for r in ("prior_sample", "prior_log_prob"))
             raise ModelFolderError(

@@ -87,6 +87,10 @@ class StandardNormal(nn.Module):
     def sample(self, eps: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         return eps if temperature == 1.0 else eps * temperature
 
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        """The noise that gives z: z itself."""
+        return z
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """log N(z; 0, I) summed over the last axis."""
         return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)

@@ -69,6 +69,17 @@ class PriorLogProb(nn.Module):
         return self.prior.log_prob(z)
 
 
+class PriorInverse(nn.Module):
+    """What prior_inverse.onnx computes: z [N,D] -> eps [N,D], the flow run backwards."""
+
+    def __init__(self, prior: nn.Module) -> None:
+        super().__init__()
+        self.prior = prior
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.prior.inverse(z)
+
+
 def example_noise(model: VAE) -> tuple[torch.Tensor, ...]:
     return (torch.randn(EXAMPLE_BATCH, model.config.latent_dim, generator=torch.Generator().manual_seed(1)),)
 
@@ -81,6 +92,7 @@ PRIOR_TORCH_ROLES: dict[str, dict[str, TorchRole]] = {
     "flow": {
         "prior_sample": TorchRole(lambda model: PriorSample(model.prior), example_noise),
         "prior_log_prob": TorchRole(lambda model: PriorLogProb(model.prior), example_noise),
+        "prior_inverse": TorchRole(lambda model: PriorInverse(model.prior), example_noise),
     },
 }
 

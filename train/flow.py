@@ -94,10 +94,19 @@ class FlowPrior(nn.Module):
         """z = f(temperature * eps): the runtime's seeded noise in, latents out."""
         return self.forward_with_log_det(eps if temperature == 1.0 else eps * temperature)[0]
 
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log p(z) = log N(f^-1(z); 0, I) + log|det df^-1/dz|, summed over the last axis."""
+    def inverse_with_log_det(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(f^-1(z), log|det df^-1/dz|) for z (..., D)."""
         u, log_det = z, torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
         for coupling in reversed(self.couplings):
             u, step = coupling.inverse(u)
             log_det = log_det + step
+        return u, log_det
+
+    def inverse(self, z: torch.Tensor) -> torch.Tensor:
+        """f^-1(z): the noise that gives z."""
+        return self.inverse_with_log_det(z)[0]
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) = log N(f^-1(z); 0, I) + log|det df^-1/dz|, summed over the last axis."""
+        u, log_det = self.inverse_with_log_det(z)
         return -0.5 * (u.pow(2) + LOG_2PI).sum(-1) + log_det

@@ -76,7 +76,7 @@ def test_a_flow_model_exports_its_prior_graphs_behind_the_gate(flow_model):
     manifest = json.loads((model / "vae.json").read_text())
     assert manifest["format_version"] == 3 and manifest["model"]["prior"] == "flow"
     assert manifest["graphs"]["fp32"] == {
-        role: f"{role}.onnx" for role in ("encoder", "decoder", "prior_sample", "prior_log_prob")
+        role: f"{role}.onnx" for role in ("encoder", "decoder", "prior_sample", "prior_log_prob", "prior_inverse")
     }
     checks = manifest["parity"]["fp32"]["checks"]
     assert {c["graph"] for c in checks} >= {"prior_sample", "prior_log_prob", "prior_sample+prior_log_prob"}
@@ -102,8 +102,13 @@ def test_the_runtime_samples_and_scores_through_the_learned_prior(flow_model):
         assert onnx_report[key] == pytest.approx(torch_report[key], rel=1e-4), key
     assert "kl_per_dim" not in onnx_report  # a learned prior's KL does not split by dimension
     images = vae.sample(6, seed=0)
-    scores = vae.score(images, k=64) if vae.calibration else None
-    assert scores is None or np.isfinite(scores["nll"]).all()
+    with pytest.warns(UserWarning):  # no calibration in this folder
+        scores = vae.score(images, k=8)
+    assert np.isfinite(scores["nll"]).all() and np.isfinite(scores["kl"]).all()
+    z = vae.sample_latent(2, seed=1)
+    np.testing.assert_allclose(vae.prior.inverse(z), vae.prior.noise(1, 0, 2), rtol=1e-4, atol=1e-4)
+    ends = vae.interpolate(z[0], z[1], steps=5)
+    np.testing.assert_allclose(ends[[0, -1]], vae.decode(z), atol=1e-4)  # the path ends at the latents
 
 
 def test_a_folder_whose_prior_graphs_disagree_is_refused(flow_model, tmp_path):

@@ -78,7 +78,8 @@ def test_every_family_has_its_torch_side_and_a_role_per_graph():
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda m: m["model"].update(prior="flow"), "expected model.prior to be one of normal, got 'flow'"),
+        (lambda m: m["model"].update(prior="vamp"), "expected model.prior to be one of normal, flow, got 'vamp'"),
+        (lambda m: m["model"].update(prior="flow"), "expected format_version 3 for the flow prior's graphs, got 2"),
         (lambda m: m["model"].update(kind="vqvae"), "expected model.kind to be one of vae, ae, got 'vqvae'"),
         (lambda m: m["graphs"]["fp32"].pop("decoder"), "naming a file for each of encoder, decoder"),
     ],
