@@ -115,9 +115,14 @@ def vaeport_runner():
     def run(path, feeds, names, row):
         vae = VAE.load(row["folder"], device="cpu", variant=row["variant"])
         label = feeds.get("y")  # a conditional model's class indices
-        if row["part"] == "encoder":
-            return [out for out in vae.encode(feeds["x"], label=label) if out is not None]
-        return [vae.decode(feeds["z"], label=label)]
+        calls = {
+            "encoder": lambda: [out for out in vae.encode(feeds["x"], label=label) if out is not None],
+            "decoder": lambda: [vae.decode(feeds["z"], label=label)],
+            "prior_sample": lambda: [vae.prior.sample(feeds["eps"])],
+            "prior_log_prob": lambda: [vae.prior.log_prob(feeds["z"])],
+            "prior_inverse": lambda: [vae.prior.inverse(feeds["z"])],
+        }
+        return calls[row["part"]]()
 
     return f"vaeport runtime, onnxruntime {onnxruntime.__version__}", run
 

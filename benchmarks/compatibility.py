@@ -174,6 +174,21 @@ def conditional_run(root: Path) -> Path:
     return fit(config, root / "conditional-run", quiet=True).path
 
 
+def flow_run(root: Path) -> Path:
+    """A 1-epoch MLP VAE with a flow prior on 2,000 synthetic 28x28 images: its prior graphs
+    (prior_sample, prior_log_prob, prior_inverse: Tanh, Exp, the couplings' Gemm) beside the
+    encoder and decoder."""
+    from vaeport.train import TrainConfig, fit
+
+    rng = np.random.default_rng(2)
+    np.save(root / "flow.npy", ((rng.random((2000, 28, 28)) < 0.3) * 255).astype(np.uint8))
+    config = TrainConfig(
+        dataset=f"npy:{root / 'flow.npy'}", hidden=(64,), latent_dim=8, epochs=1, prior="flow", flow_layers=4,
+        flow_hidden=32,
+    )  # fmt: skip
+    return fit(config, root / "flow-run", quiet=True).path
+
+
 def matrix_for(run_dir: Path, seed: int, with_web: bool, tmp_path: Path) -> tuple[list[dict], dict[str, str]]:
     """The rows of one run folder's export, every column filled; and the versions of the venv runtimes."""
     model, _, _ = load_run(run_dir, "last")
@@ -251,6 +266,7 @@ def main() -> None:
                         help="a run folder whose export is checked (skipped when absent)")  # fmt: skip
     parser.add_argument("--no-conv", action="store_true", help="skip the synthetic conv model")
     parser.add_argument("--no-conditional", action="store_true", help="skip the synthetic conditional model")
+    parser.add_argument("--no-flow", action="store_true", help="skip the synthetic flow-prior model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--python-only", action="store_true", help="skip the Node and Chromium columns")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "compatibility.md")
@@ -270,6 +286,10 @@ def main() -> None:
             runs["a conv VAE (1 epoch on synthetic 28x28 images; Resize, Shape, DepthToSpace)"] = conv_run(
                 tmp_path / "conv"
             )
+        if not args.no_flow:
+            (tmp_path / "flow").mkdir()
+            runs["a VAE with a flow prior (1 epoch on synthetic 28x28 images; prior_sample, prior_log_prob, "
+                 "prior_inverse)"] = flow_run(tmp_path / "flow")  # fmt: skip
         if not args.no_conditional:
             (tmp_path / "conditional").mkdir()
             runs["a conditional VAE (1 epoch on synthetic labelled 28x28 images; the int64 label y, Gather)"] = (

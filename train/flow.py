@@ -84,8 +84,8 @@ class FlowPrior(nn.Module):
 
     def forward_with_log_det(self, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(z = f(eps), log|det df/deps|) for eps (..., D)."""
-        z, log_det = eps, torch.zeros(eps.shape[:-1], dtype=eps.dtype, device=eps.device)
-        for coupling in self.couplings:
+        z, log_det = self.couplings[0](eps)  # no zeros to start from: Expand has no opset-13 form here
+        for coupling in self.couplings[1:]:
             z, step = coupling(z)
             log_det = log_det + step
         return z, log_det
@@ -96,8 +96,9 @@ class FlowPrior(nn.Module):
 
     def inverse_with_log_det(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(f^-1(z), log|det df^-1/dz|) for z (..., D)."""
-        u, log_det = z, torch.zeros(z.shape[:-1], dtype=z.dtype, device=z.device)
-        for coupling in reversed(self.couplings):
+        backwards = list(reversed(self.couplings))
+        u, log_det = backwards[0].inverse(z)
+        for coupling in backwards[1:]:
             u, step = coupling.inverse(u)
             log_det = log_det + step
         return u, log_det

@@ -140,3 +140,11 @@ def test_a_version_2_folder_cannot_claim_a_learned_prior(flow_model, tmp_path):
     (edited / "vae.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFolderError, match="expected format_version 3 for the flow prior's graphs"):
         VAE.load(edited)
+
+
+def test_the_legacy_target_rewrites_the_prior_graphs_too(flow_model, tmp_path):
+    run, _ = flow_model
+    folder = export(run, tmp_path / "legacy", target="legacy")
+    manifest = json.loads((folder / "vae.json").read_text())
+    assert manifest["opset"] == 13 and manifest["parity"]["fp32"]["passed"]
+    assert VAE.load(folder).sample(2, seed=0).shape == (2, 1, 8, 8)

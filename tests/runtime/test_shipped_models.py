@@ -56,7 +56,7 @@ def test_docs_conditional_snippet_runs_on_the_shipped_model():
     page = (MODELS.parent / "docs" / "conditional.md").read_text()
     code = page.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/conditional.md", "exec"), namespace)
     vae, x, grid = namespace["vae"], namespace["x"], namespace["grid"]
     assert vae.classes[7] == "Sneaker" and x.shape == (16, 1, 28, 28) and grid.shape == (100, 1, 28, 28)
     scores = vae.score(x[:4])

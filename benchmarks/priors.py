@@ -1,0 +1,165 @@
+"""Does a learned prior fill the holes of the latent space? The shipped N(0, I) VAE beside the
+flow-prior VAE (the same encoder and decoder sizes, the same data), both through the ONNX runtime:
+
+- likelihood: the test IWAE-100 bound on -log p(x) (vae-eval's estimator; goal <= 230.0 nats for
+  the flow model);
+- holes: the aggregate posterior q(z), estimated as the mixture of the 10,000 test posteriors
+  q(z|x_i). For `--samples` draws z ~ p(z) of the model's own prior, KL(p || q) ~ mean[log p(z) -
+  log q(z)] and the share of draws where q is e^10 times less dense than p (decodes there are
+  blends of nothing the model saw; goal: at most half the N(0, I) model's); and KL(q || p) from one
+  posterior sample per test image (ELBO a better prior can recover). Each test image's own
+  posterior is in the mixture, so q is a little over-concentrated on its samples: the estimate is
+  the same for both models;
+- active units (vae-eval's);
+- Frechet distance of 10,000 samples to the test set on benchmarks/fashion_classifier.py's plain
+  judge (goal <= 50; the N(0, I) VAE: 84.2 in benchmarks/conditional.py);
+- vae-generate throughput (100,000 uint8 images to .npy) of the flow model beside the N(0, I)
+  model, alternating, median of repeats (goal >= 70%);
+- training time, from each model's run folder when it is there (runs/<name>/metrics.jsonl;
+  goal <= 15 minutes on 2 cores).
+
+    python benchmarks/priors.py [--models models/fashion-mnist models/fashion-mnist-flow]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import median, print_table, write_result
+from fashion_classifier import frechet_distance, train_judge
+
+from vaeport.runtime import VAE
+from vaeport.runtime.distributions import LOG_2PI
+from vaeport.runtime.generate import GenerateSpec, generate
+from vaeport.train import evaluate
+from vaeport.train.datasets import load_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = 0
+HOLE = 10.0  # nats: q(z) e^10 times less dense than p(z)
+GOALS = {"iwae": 230.0, "frechet": 50.0, "throughput": 0.70, "train_minutes": 15.0}
+
+
+def mixture_log_density(z: np.ndarray, mean: np.ndarray, log_var: np.ndarray, batch: int = 500) -> np.ndarray:
+    """log q(z_j) for q = (1/N) sum_i N(mean_i, diag exp(log_var_i)), each z_j [M, D] -> [M], float64.
+    The squared distances are three matrix products, so M x N x D never sits in memory."""
+    mean, var = mean.astype(np.float64), np.exp(log_var.astype(np.float64))
+    inv = 1.0 / var
+    constant = -0.5 * (np.log(var).sum(1) + (mean**2 * inv).sum(1) + mean.shape[1] * LOG_2PI)  # [N]
+    out = np.empty(len(z))
+    for start in range(0, len(z), batch):
+        part = z[start : start + batch].astype(np.float64)
+        log_n = -0.5 * ((part**2) @ inv.T - 2.0 * part @ (mean * inv).T) + constant  # [B, N]
+        peak = log_n.max(1, keepdims=True)
+        out[start : start + batch] = (peak[:, 0] + np.log(np.exp(log_n - peak).sum(1))) - math.log(len(mean))
+    return out
+
+
+def holes(vae: VAE, test: np.ndarray, samples: int) -> dict[str, float]:
+    mean, log_var = vae.encode(test)
+    z_prior = vae.sample_latent(samples, seed=SEED)
+    gap = vae.prior.log_prob(z_prior) - mixture_log_density(z_prior, mean, log_var)
+    z_post = (mean + np.exp(0.5 * log_var) * np.random.default_rng(SEED).standard_normal(mean.shape)).astype(np.float32)
+    back = mixture_log_density(z_post, mean, log_var) - vae.prior.log_prob(z_post)
+    return {
+        "kl_prior_to_aggregate_posterior": float(gap.mean()),
+        "share_of_prior_samples_in_holes": float((gap > HOLE).mean()),
+        "kl_aggregate_posterior_to_prior": float(back.mean()),
+    }
+
+
+def generation_ratio(models: dict[str, VAE], n: int, repeats: int) -> dict[str, float]:
+    """images/s of each model's vae-generate (uint8 .npy), alternating, median of repeats."""
+    times: dict[str, list[float]] = {name: [] for name in models}
+    spec = GenerateSpec(n=n, seed=SEED, dtype="uint8", chunk_size=25_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(repeats):
+            for name, vae in models.items():
+                started = time.perf_counter()
+                generate(vae, spec, Path(tmp) / f"{name}-{repeat}")
+                times[name].append(time.perf_counter() - started)
+    return {name: n / median(t) for name, t in times.items()}
+
+
+def training_minutes(model_dir: Path) -> float | None:
+    metrics = ROOT / "runs" / model_dir.name / "metrics.jsonl"
+    if not metrics.is_file():
+        return None
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    return rows[-1]["seconds"] / 60 if rows else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    models = [ROOT / "models" / "fashion-mnist", ROOT / "models" / "fashion-mnist-flow"]
+    parser.add_argument("--models", type=Path, nargs="+", default=models, help="model folders, the baseline first")
+    parser.add_argument("--k", type=int, default=100, help="importance samples of the IWAE bound")
+    parser.add_argument("--samples", type=int, default=10_000, help="prior draws (holes, Frechet distance)")
+    parser.add_argument("--generate", type=int, default=100_000, help="images per vae-generate timing")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", default="priors", help="result name under benchmarks/results/")
+    args = parser.parse_args()
+
+    data = load_dataset("fashion-mnist")
+    vaes = {path.name: VAE.load(path, device="cpu") for path in args.models}
+    print("training the plain judge ...", flush=True)
+    judge = train_judge(data.train, data.train_labels, data.test, data.test_labels, "plain")
+    test_features = judge.features(data.test)
+    rows = {}
+    for path, (name, vae) in zip(args.models, vaes.items(), strict=True):
+        print(f"== {name} (prior {vae.prior.name})", flush=True)
+        report = evaluate(path, k=args.k, seed=SEED, device="cpu")
+        row = {
+            "prior": vae.prior.name,
+            "test_iwae_nll": report["test_iwae_nll"],
+            "test_neg_elbo": report["test_neg_elbo"],
+            "test_kl": report["test_kl"],
+            "active_units": report["active_units"],
+            **holes(vae, data.test, args.samples),
+            "frechet_distance": frechet_distance(judge.features(vae.sample(args.samples, seed=SEED)), test_features),
+            "training_minutes": training_minutes(path),
+        }
+        rows[name] = row
+        print(json.dumps(row, indent=1), flush=True)
+    rates = generation_ratio(vaes, args.generate, args.repeats)
+    base = next(iter(rates.values()))
+    for name, rate in rates.items():
+        rows[name]["generate_images_per_second"] = rate
+        rows[name]["generate_vs_first_model"] = rate / base
+    headers = ["model", "prior", "IWAE-100", "KL(p||q)", "in holes", "KL(q||p)", "active", "Frechet", "gen ratio",
+               "train min"]  # fmt: skip
+    print_table(
+        headers,
+        [
+            [name, r["prior"], r["test_iwae_nll"], r["kl_prior_to_aggregate_posterior"],
+             r["share_of_prior_samples_in_holes"], r["kl_aggregate_posterior_to_prior"], r["active_units"],
+             r["frechet_distance"], r["generate_vs_first_model"], r["training_minutes"] or float("nan")]
+            for name, r in rows.items()
+        ],
+    )  # fmt: skip
+    path = write_result(
+        args.out,
+        {
+            "k": args.k,
+            "samples": args.samples,
+            "hole_threshold_nats": HOLE,
+            "goals": GOALS,
+            "judge": {"recipe": "plain", "test_accuracy": judge.test_accuracy},
+            "generate": {"images": args.generate, "repeats": args.repeats, "dtype": "uint8"},
+            "models": rows,
+        },
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
