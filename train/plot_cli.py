@@ -36,6 +36,11 @@ class TorchModel:
         return self.backend.decode_mean(np.asarray(z, dtype=np.float32), label)
 
 
+def with_prior(name: str, model: Any) -> str:
+    """A panel's title: the model's kind, and its prior when it is a learned one."""
+    return name if model.prior.name == "normal" else f"{name}, {model.prior.name} prior"
+
+
 def open_model(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
     """(model, {dataset, seed, data_dir}, history) for a model folder or a run folder."""
     if (path / MANIFEST_FILE).is_file():
@@ -122,12 +127,18 @@ def main(
         )
     data = load_test_data(info["dataset"], data_dir or info["data_dir"], info["image_size"], info["seed"] or 0)
     images, labels = data.test[:points], None if data.test_labels is None else data.test_labels[:points]
-    models = {"VAE" if model.variational else "AE": model}
+    models = {with_prior("VAE" if model.variational else "AE", model): model}
     if compare is not None:
         other, _, _ = open_model(compare)
         if tuple(other.image_shape) != tuple(model.image_shape):
             raise InputError(f"--compare: expected a model of image shape {model.image_shape}, got {other.image_shape}")
-        models = {"plain autoencoder" if not other.variational else "compared VAE": other, **models}
+        if not other.variational:
+            name = "plain autoencoder"
+        elif other.prior.name != model.prior.name:
+            name = f"VAE, {'N(0, I)' if other.prior.name == 'normal' else other.prior.name} prior"
+        else:
+            name = "compared VAE"
+        models = {name: other, **models}
     flat = None
     if manifold_path is not None:
         flat, _, _ = open_model(manifold_path)
