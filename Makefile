@@ -64,6 +64,7 @@ bench: $(STAMP)
 quality: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/conditional.py
+	$(BIN)/python benchmarks/priors.py
 
 models: $(STAMP)
 	$(BIN)/python models/build.py

@@ -95,7 +95,7 @@ def training_minutes(model_dir: Path) -> float | None:
     if not metrics.is_file():
         return None
     rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    return rows[-1]["seconds"] / 60 if rows else None
+    return sum(row["seconds"] + row["eval_seconds"] for row in rows) / 60 if rows else None  # per-epoch figures
 
 
 def main() -> None:

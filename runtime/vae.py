@@ -30,6 +30,7 @@ from vaeport.runtime.scoring import DEFAULT_K, Calibration
 from vaeport.runtime.session import SessionSettings
 
 DEFAULT_BATCH = 256
+PRIOR_BATCH_FACTOR = 16  # rows per call of a learned prior's graphs, in decoder batches
 INTERPOLATIONS = ("slerp", "linear")
 LABEL_TYPE = "tensor(int64)"
 Label = Any  # a class name or index, or a list/array of one per image (conditional models)
@@ -87,7 +88,9 @@ class VAE:
         opened = {}
         for role, name in wanted.items():
             # Sessions are built from the very bytes that were hashed: no window to swap the file.
-            graph = Graph(verified[name], settings, batch_size)
+            # a prior's graphs map [N, D] to [N, D] or [N]: their batches can be far larger than the decoder's
+            rows = batch_size if role in manifest.family.role_names else batch_size * PRIOR_BATCH_FACTOR
+            graph = Graph(verified[name], settings, rows)
             check_graph_io(manifest, name, role, *graph_io(graph))
             check_label_type(manifest, name, graph)
             opened[role] = graph

@@ -19,7 +19,8 @@ SHIPPED = sorted(p for p in MODELS.iterdir() if (p / "vae.json").is_file()) if M
 def test_shipped_model_loads_and_samples(folder):
     manifest = verify_folder(folder)
     assert (folder / "MODEL_CARD.md").is_file()
-    assert sum(p.stat().st_size for p in folder.iterdir()) < 8 * 2**20  # a few MB
+    # a few MB: a flow prior's three graphs each carry the flow's weights (11 MB with fp16 copies)
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 12 * 2**20
     for variant in manifest.variants:
         vae = VAE.load(folder, device="cpu", variant=variant)
         images = vae.sample(8, seed=0, label=0 if vae.conditional else None)
