@@ -278,7 +278,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         runs = {}
         if (args.run_dir / "last.pt").exists():
-            runs[f"`{args.run_dir.name}` (the shipped model's run folder, MLP)"] = args.run_dir
+            runs[f"`{args.run_dir.name}` (a run folder of the shipped recipe, MLP)"] = args.run_dir
         else:
             print(f"no run folder at {args.run_dir}: its section is skipped", flush=True)
         if not args.no_conv:
@@ -357,7 +357,8 @@ def write_markdown(path: Path, sections: dict[str, list[dict]], versions: dict[s
         "# Compatibility matrix",
         "",
         "Each model's graphs, exported for each target (`vae-export --target`, docs/model-format.md), run in each "
-        f"runtime on the same {BATCH} seeded test images (encoder) and latents (decoder). A cell is the largest "
+        f"runtime on the same {BATCH} seeded inputs of every graph role (test images, their labels, latents, a "
+        "prior's noise: `export/feeds.py`, as the export gate draws them). A cell is the largest "
         "|difference| from torch eager over all outputs (fp32 passes at rtol 1e-3, atol 1e-4, as the export gate; "
         "fp16 at 1e-2), or why the runtime could not run the graph. Made by `make parity` "
         "(`benchmarks/compatibility.py`); every runtime after the first two columns runs in its own venv built "
