@@ -47,37 +47,17 @@ def example_latents(model: VAE) -> tuple[torch.Tensor, ...]:
     return (z, *example_labels(model))
 
 
-class PriorSample(nn.Module):
-    """What prior_sample.onnx computes: eps [N,D] -> z [N,D] (the runtime scales eps by the temperature)."""
+class PriorGraph(nn.Module):
+    """What a prior graph computes: one method of the prior on [N, D] (prior_sample: `sample`,
+    eps -> z, the runtime scaling eps by the temperature; prior_log_prob: `log_prob`, z -> log p(z);
+    prior_inverse: `inverse`, z -> eps)."""
 
-    def __init__(self, prior: nn.Module) -> None:
+    def __init__(self, prior: nn.Module, method: str) -> None:
         super().__init__()
-        self.prior = prior
+        self.prior, self.method = prior, method
 
-    def forward(self, eps: torch.Tensor) -> torch.Tensor:
-        return self.prior.sample(eps)
-
-
-class PriorLogProb(nn.Module):
-    """What prior_log_prob.onnx computes: z [N,D] -> log p(z) [N]."""
-
-    def __init__(self, prior: nn.Module) -> None:
-        super().__init__()
-        self.prior = prior
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.prior.log_prob(z)
-
-
-class PriorInverse(nn.Module):
-    """What prior_inverse.onnx computes: z [N,D] -> eps [N,D], the flow run backwards."""
-
-    def __init__(self, prior: nn.Module) -> None:
-        super().__init__()
-        self.prior = prior
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.prior.inverse(z)
+    def forward(self, value: torch.Tensor) -> torch.Tensor:
+        return getattr(self.prior, self.method)(value)
 
 
 def example_noise(model: VAE) -> tuple[torch.Tensor, ...]:
@@ -90,9 +70,9 @@ DECODER = TorchRole(lambda model: DecoderImage(model.decoder), example_latents)
 PRIOR_TORCH_ROLES: dict[str, dict[str, TorchRole]] = {
     "normal": {},
     "flow": {
-        "prior_sample": TorchRole(lambda model: PriorSample(model.prior), example_noise),
-        "prior_log_prob": TorchRole(lambda model: PriorLogProb(model.prior), example_noise),
-        "prior_inverse": TorchRole(lambda model: PriorInverse(model.prior), example_noise),
+        "prior_sample": TorchRole(lambda model: PriorGraph(model.prior, "sample"), example_noise),
+        "prior_log_prob": TorchRole(lambda model: PriorGraph(model.prior, "log_prob"), example_noise),
+        "prior_inverse": TorchRole(lambda model: PriorGraph(model.prior, "inverse"), example_noise),
     },
 }
 
