@@ -26,6 +26,7 @@ import torch
 from vaeport.export.feeds import Examples, Feeds, seeded_feeds
 from vaeport.runtime.distributions import DiagonalGaussian, StandardNormal
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.families import model_roles
 from vaeport.runtime.files import ENCODER_INPUT
 from vaeport.runtime.graph import Graph
 from vaeport.runtime.sampling import posterior_noise
@@ -134,8 +135,6 @@ def torch_runner(module: torch.nn.Module):
 
 def role_inputs(model: VAE) -> dict[str, Any]:
     """Each role's input spec (runtime/families.py) for this model: its family's and its prior's."""
-    from vaeport.runtime.families import model_roles
-
     s = shapes(model)
     return {role.name: role.io(s)[0] for role in model_roles(model.config.kind, model.config.prior)}
 

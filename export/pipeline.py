@@ -24,7 +24,7 @@ from vaeport.export.targets import resolve_target
 from vaeport.export.variants import fp16_parity, int8_parity, make_fp16, make_int8
 from vaeport.runtime.atomic import atomic_folder, check_creatable, copy_into, ensure_folder, foreign_entries
 from vaeport.runtime.errors import FileAccessError, InputError, ParityError
-from vaeport.runtime.families import model_roles
+from vaeport.runtime.families import model_role_names
 from vaeport.runtime.files import MANIFEST_FILE, graph_file
 from vaeport.runtime.inputs import check_seed
 from vaeport.runtime.manifest import LOADABLE_SUFFIXES, read_verified, verify_folder
@@ -104,7 +104,7 @@ def export_run(run_dir: Path, out: Path, options: ExportOptions, log: Log) -> di
     model, cfg, record = load_run(run_dir, options.checkpoint)
     data = load_data(cfg, options.data_dir, model)
     examples = test_examples(model, data)
-    roles = tuple(role.name for role in model_roles(model.config.kind, model.config.prior))
+    roles = model_role_names(model.config.kind, model.config.prior)
 
     log(f"exporting {run_dir} ({record['checkpoint']}) for target {target.name}, opset {opset}: {', '.join(roles)}")
     fp32 = {role: export_role(model, role, opset) for role in roles}

@@ -6,8 +6,8 @@ reconstruction, evaluation and scoring alike (train/distributions.py is the torc
 - `StandardNormal`: the prior N(0, I), the first `Prior`. A prior turns the runtime's seeded noise
   into latents; the noise stream is the only randomness, so image i depends only on (seed, i)
   whatever the prior (exact shards, byte-identical resume).
-- `FlowPrior`: a learned prior z = f(eps) (train/flow.py), run through its two graphs,
-  `prior_sample` (eps -> z) and `prior_log_prob` (z -> log p(z)).
+- `FlowPrior`: a learned prior z = f(eps) (train/flow.py), run through its three graphs,
+  `prior_sample` (eps -> z), `prior_log_prob` (z -> log p(z)) and `prior_inverse` (z -> eps).
 
 Log-densities and KLs are float64; samples are float32 (what the graphs take).
 """
@@ -115,7 +115,7 @@ class StandardNormal:
 
 
 class FlowPrior:
-    """p(z) with z = f(eps), eps ~ N(0, I), f a flow exported as two graphs (`graphs` maps role ->
+    """p(z) with z = f(eps), eps ~ N(0, I), f a flow exported as three graphs (`graphs` maps role ->
     a runner taking the role's inputs as arrays and returning its outputs). The noise is the
     standard normal stream; `temperature` scales eps before the flow."""
 

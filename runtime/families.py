@@ -82,13 +82,6 @@ class Family:
     def role_names(self) -> tuple[str, ...]:
         return tuple(role.name for role in self.roles)
 
-    def role(self, name: str) -> Role:
-        for role in self.roles:
-            if role.name == name:
-                return role
-        roles = ", ".join(self.role_names)
-        raise ModelFolderError(f"expected a graph role of the {self.kind} family ({roles}), got {name!r}")
-
 
 FAMILIES: dict[str, Family] = {
     "vae": Family(
@@ -133,11 +126,16 @@ def model_roles(kind: str, prior: str) -> tuple[Role, ...]:
     return (*family(kind).roles, *PRIOR_ROLES[prior])
 
 
+def model_role_names(kind: str, prior: str) -> tuple[str, ...]:
+    """The names of model_roles: the graph files a folder holds, in export and load order."""
+    return tuple(role.name for role in model_roles(kind, prior))
+
+
 def find_role(kind: str, prior: str, name: str) -> Role:
     for role in model_roles(kind, prior):
         if role.name == name:
             return role
-    names = ", ".join(role.name for role in model_roles(kind, prior))
+    names = ", ".join(model_role_names(kind, prior))
     raise ModelFolderError(f"expected a graph role of this model ({names}), got {name!r}")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from vaeport.runtime.distributions import DEFAULT_PRIOR, PRIORS
 from vaeport.runtime.errors import ModelFolderError
-from vaeport.runtime.families import FAMILIES, IO, PRIOR_ROLES, Family, Shapes, family, find_role, model_roles
+from vaeport.runtime.families import FAMILIES, IO, PRIOR_ROLES, Family, Shapes, family, find_role, model_role_names
 from vaeport.runtime.files import FORMAT_NAME, MANIFEST_FILE, SUPPORTED_FORMAT_VERSIONS, VARIANTS
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.runtime.onnx_scan import external_locations
@@ -58,7 +58,7 @@ class Manifest:
     def roles(self) -> tuple[str, ...]:
         """The graph roles every variant of this folder holds, in order: the family's (encoder,
         decoder), then the prior's (prior_sample, prior_log_prob for a learned prior)."""
-        return tuple(role.name for role in model_roles(self.kind, self.prior))
+        return model_role_names(self.kind, self.prior)
 
     @property
     def variational(self) -> bool:
@@ -192,7 +192,7 @@ def check_fields(path: Path, data: dict[str, Any]) -> None:
     if PRIOR_ROLES.get(prior) and data["format_version"] < 3:
         version = data["format_version"]
         raise ModelFolderError(f"{path}: expected format_version 3 for the {prior} prior's graphs, got {version}")
-    roles = [role.name for role in model_roles(model["kind"], prior)]
+    roles = model_role_names(model["kind"], prior)
     for variant, parts in data["graphs"].items():
         if variant not in VARIANTS or not isinstance(parts, dict) or set(parts) != set(roles):
             raise ModelFolderError(
