@@ -21,6 +21,7 @@ import numpy as np
 from vaeport.runtime.errors import ExportError
 from vaeport.runtime.families import IO
 from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT, LABEL_INPUT, NOISE_INPUT
+from vaeport.runtime.inputs import unit_images
 
 Feeds = dict[str, np.ndarray]  # input name -> array, in the graph's input order
 
@@ -48,7 +49,7 @@ def role_feeds(inputs: IO, examples: Examples, n: int, rng: np.random.Generator)
     order = rng.permutation(len(examples.images)) if ENCODER_INPUT in names else None
     for name in names:
         if name == ENCODER_INPUT:
-            feeds[name] = batch_of(examples.images[order], n)
+            feeds[name] = unit_images(batch_of(examples.images[order], n))
         elif name == LABEL_INPUT and order is not None:
             if examples.labels is None:
                 raise ExportError("expected the test images' labels for a conditional model, got none")

@@ -22,9 +22,12 @@ import numpy as np
 
 from vaeport.runtime.distributions import LOG_2PI, DiagonalGaussian, Prior, StandardNormal, kl_to_prior, posterior
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.independence import latent_correlation, mean_abs_correlation, total_correlation
+from vaeport.runtime.inputs import unit_images
 from vaeport.runtime.sampling import image_noise
 
 ACTIVE_UNIT_THRESHOLD = 0.01
+TC_STREAM = 7  # the total correlation batches its images in an order drawn from its own seeded stream
 # float32 sigmoid outputs can be exactly 0 or 1; clip so log() stays finite.
 PROB_EPS = float(np.finfo(np.float32).eps) / 2
 
@@ -101,10 +104,10 @@ def evaluate(
     n = len(images)
     batch = max(1, max_decode // max(k, 1))
     sums = {"recon": 0.0, "kl": 0.0, "iwae": 0.0, "mse": 0.0}
-    means, kl_dims = [], []
+    means, log_vars, first_eps, kl_dims = [], [], [], []
     variational = True
     for start in range(0, n, batch):
-        x = images[start : start + batch]
+        x = unit_images(images[start : start + batch])
         y = None if labels is None else labels[start : start + batch]
         b = len(x)
         q = posterior(*backend.encode(x, y))
@@ -118,6 +121,8 @@ def evaluate(
                 progress(b)
             continue
         eps = image_noise(seed, start, b, max(k, 1), mean.shape[1])  # (k, B, D)
+        log_vars.append(q.log_var.astype(np.float64))
+        first_eps.append(eps[0])
         if isinstance(backend.prior, StandardNormal):
             kl = q.kl(backend.prior)
             kl_dims.append(kl)
@@ -143,7 +148,13 @@ def evaluate(
         "latent_dim": int(all_means.shape[1]),
         "mean_activity": [round(float(v), 5) for v in activity],
     }
+    corr = latent_correlation(all_means)
+    result["latent_correlation"] = [[round(float(v), 4) for v in row] for row in corr]
+    result["mean_abs_correlation"] = mean_abs_correlation(corr)
     if variational:
+        order = np.random.default_rng([seed, TC_STREAM]).permutation(n)  # batches drawn at random, not in file order
+        stacked = (np.concatenate(a)[order] for a in (means, log_vars, first_eps))
+        result["total_correlation"] = total_correlation(*stacked)
         if kl_dims:  # in closed form only (N(0, I)): a learned prior's KL does not split by dimension
             result["kl_per_dim"] = [round(float(v), 5) for v in np.concatenate(kl_dims).mean(0)]
         if k > 0:

@@ -43,6 +43,14 @@ def as_images(x: Any, image_shape: tuple[int, int, int], name: str = "x") -> np.
     return np.ascontiguousarray(batch)
 
 
+def unit_images(batch: np.ndarray) -> np.ndarray:
+    """A batch of a data set's images as float32 in [0, 1]: uint8 is read as value / 255 (the data
+    sets keep dSprites as uint8), float32 passes through unchanged."""
+    if batch.dtype == np.uint8:
+        return batch.astype(np.float32) / np.float32(255.0)
+    return batch
+
+
 def as_latents(z: Any, latent_dim: int, name: str = "z") -> np.ndarray:
     """[N,D] or [D] finite floats -> float32 [N,D]."""
     # The messages are built only on error: this runs on every decode call, where a few

@@ -38,6 +38,7 @@ import numpy as np
 from vaeport.runtime.distributions import DiagonalGaussian, kl_to_prior
 from vaeport.runtime.errors import InputError, ModelFolderError, VaeportError
 from vaeport.runtime.evaluate import iwae_nll, log_weights, onnx_backend
+from vaeport.runtime.inputs import unit_images
 from vaeport.runtime.png import encode_png
 
 STATISTICS = (
@@ -355,7 +356,7 @@ def score(
     names = (*STATISTICS, "label") if marginal else STATISTICS
     out = {name: np.empty(n, dtype=np.int64 if name == "label" else np.float64) for name in names}
     for start in range(0, n, batch):
-        x = images[start : start + batch]
+        x = unit_images(images[start : start + batch])
         if marginal:
             stats = marginal_statistics(vae, x, k, seed)
         else:

@@ -18,7 +18,8 @@ KINDS = tuple(FAMILIES)  # runtime/families.py: one entry per model family
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "leaky_relu", "silu")
 LR_SCHEDULES = ("constant", "cosine")
-OBJECTIVES = ("elbo", "iwae", "iwae-dreg")
+OBJECTIVES = ("elbo", "iwae", "iwae-dreg", "btcvae")
+SINGLE_SAMPLE = ("elbo", "btcvae")
 DEVICES = ("cpu", "cuda", "auto")
 DEFAULT_HIDDEN = {"mlp": (400,), "conv": (32, 64, 128)}
 MIN_HOLDOUT = 500  # runtime/scoring.py: 5 images beyond a 1% false-positive threshold
@@ -29,14 +30,16 @@ class TrainConfig:
     """Everything that decides a training run. Same config and seed, same weights."""
 
     # -- data --------------------------------------------------------------------------------
-    dataset: str = setting("digits", "digits | fashion-mnist | mnist | folder:PATH | npy:PATH")
+    dataset: str = setting("digits", "digits | fashion-mnist | mnist | dsprites | folder:PATH | npy:PATH")
     data_dir: str | None = setting(
         None,
         "Folder searched first for IDX files (then $VAEPORT_DATA, /usr/share/datasets).",
         resumable=True,
         path=True,
     )
-    image_size: int | None = setting(None, "folder: resize images to this square size.", minimum=1)
+    image_size: int | None = setting(
+        None, "folder: resize images to this square size; dsprites: render at 16, 32 or 64 (default).", minimum=1
+    )
     skip_bad_images: bool = setting(
         False, "folder: skip unreadable images (and report them) instead of refusing the data set."
     )
@@ -75,8 +78,9 @@ class TrainConfig:
     kl_warmup_epochs: float = setting(0.0, "Ramp the KL weight linearly from 0 over this many epochs.", minimum=0)
     objective: str = setting(
         "elbo",
-        "Train on the ELBO, the importance-weighted bound (IWAE), or the IWAE bound with doubly "
-        "reparameterized encoder gradients (iwae-dreg).",
+        "Train on the ELBO, the importance-weighted bound (IWAE), the IWAE bound with doubly "
+        "reparameterized encoder gradients (iwae-dreg), or beta-TCVAE's split ELBO with --beta on the "
+        "total correlation only (btcvae).",
         choices=OBJECTIVES,
     )
     samples: int = setting(1, "Posterior samples per image for --objective iwae and iwae-dreg.", minimum=1)
@@ -99,11 +103,13 @@ class TrainConfig:
                 f"expected --prior {DEFAULT_PRIOR} with --model {self.kind} (it has no KL to learn a prior through), "
                 f"got --prior {self.prior}"
             )
-        if self.objective == "elbo" and self.samples != 1:
+        if self.objective in SINGLE_SAMPLE and self.samples != 1:
             raise InputError(
-                f"expected --samples only with --objective iwae or iwae-dreg (the ELBO uses one sample), "
-                f"got --samples {self.samples} with --objective elbo"
+                f"expected --samples only with --objective iwae or iwae-dreg ({self.objective} uses one sample), "
+                f"got --samples {self.samples} with --objective {self.objective}"
             )
+        if self.objective == "btcvae":
+            check_btcvae(self)
         if 0 < self.holdout < MIN_HOLDOUT:
             raise InputError(
                 f"expected --holdout 0 or at least {MIN_HOLDOUT} (the anomaly score's 1% threshold needs 5 normal "
@@ -152,6 +158,23 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
+
+
+def check_btcvae(cfg: TrainConfig) -> None:
+    """beta-TCVAE splits the KL to a factorised N(0, I) across a batch: a variational model with
+    the normal prior and batches of at least two images."""
+    if cfg.kind != "vae":
+        raise InputError(f"expected --model vae with --objective btcvae (it splits the KL), got --model {cfg.kind}")
+    if cfg.prior != DEFAULT_PRIOR:
+        raise InputError(
+            f"expected --prior {DEFAULT_PRIOR} with --objective btcvae (its dimension-wise KL needs a factorised "
+            f"prior), got --prior {cfg.prior}"
+        )
+    if cfg.batch_size < 2:
+        raise InputError(
+            "expected --batch-size of at least 2 with --objective btcvae (the total correlation is estimated "
+            f"across the batch), got {cfg.batch_size}"
+        )
 
 
 def parse_hidden(value: Any) -> tuple[int, ...] | None:

@@ -1,7 +1,9 @@
-"""Data sources: `digits`, `fashion-mnist`, `mnist`, `folder:PATH`, `npy:PATH`.
+"""Data sources: `digits`, `fashion-mnist`, `mnist`, `dsprites`, `folder:PATH`, `npy:PATH`.
 
-Every source returns an `ImageData` of float32 arrays `(N, C, H, W)` in [0, 1] (numpy only, so
-the data can also feed the torch-free evaluation path).
+Every source returns an `ImageData` of arrays `(N, C, H, W)`: float32 in [0, 1], or uint8 read as
+value / 255 (dsprites, whose 737,280 images would take 12 GB as float32;
+`vaeport.runtime.inputs.unit_images` converts a batch). numpy only, so the data can also feed the
+torch-free evaluation path.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from vaeport.runtime.errors import InputError, require_module
 from vaeport.runtime.idx import read_idx
 from vaeport.runtime.image_files import image_files, read_image
 from vaeport.runtime.inputs import describe
+from vaeport.train.dsprites import DEFAULT_SIZE, DSPRITES, SHAPES, SIZES, dsprites_images
 from vaeport.train.fetch import IDX_DATASETS, locate_idx_files
 
-BUILTIN = ("digits", "fashion-mnist", "mnist")
+BUILTIN = ("digits", "fashion-mnist", "mnist", "dsprites")
 DIGIT_NAMES = tuple(str(d) for d in range(10))
 CLASS_NAMES = {
     "digits": DIGIT_NAMES,
     "mnist": DIGIT_NAMES,
+    "dsprites": SHAPES,
     "fashion-mnist": (
         "T-shirt/top",
         "Trouser",
@@ -58,6 +62,7 @@ class ImageData:
     holdout_labels: np.ndarray | None = None  # (K,) their labels
     classes: tuple[str, ...] | None = None  # class names by label index; None without labels
     notes: list[str] = field(default_factory=list)  # why the labels were left out, when they were
+    factors: str | None = None  # the ground-truth factor grid (train/dsprites.py FACTOR_GRIDS) it was drawn from
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -105,6 +110,29 @@ def load_digits(seed: int) -> ImageData:
     train, test, ytr, yte = seeded_split(images, labels, seed)
     split = f"seeded 90/10 (seed {seed})"
     return ImageData("digits", train, test, ytr, yte, split, "scikit-learn", classes=CLASS_NAMES["digits"])
+
+
+def load_dsprites(image_size: int | None, seed: int) -> ImageData:
+    """The whole dSprites factor grid, rendered at image_size (default 64), split 90/10 by `seed`;
+    the labels are the shapes."""
+    size = DEFAULT_SIZE if image_size is None else image_size
+    if size not in SIZES:
+        raise InputError(f"dsprites: expected --image-size {', '.join(map(str, SIZES))}, got {size}")
+    factors = DSPRITES.all_factors()
+    order = np.random.default_rng(seed).permutation(len(factors))
+    n_test = round(TEST_FRACTION * len(factors))
+    test, train = factors[np.sort(order[:n_test])], factors[np.sort(order[n_test:])]
+    return ImageData(
+        "dsprites",
+        dsprites_images(train, size),
+        dsprites_images(test, size),
+        train[:, 0].copy(),
+        test[:, 0].copy(),
+        f"seeded 90/10 (seed {seed})",
+        f"rendered by vaeport (train/dsprites.py, {size}x{size})",
+        classes=SHAPES,
+        factors="dsprites",
+    )
 
 
 def load_idx_dataset(name: str, data_dir: Path | None) -> ImageData:
@@ -362,6 +390,8 @@ def load_dataset(
     whose labels cannot be used without them, saying why in `notes`, instead of refusing it."""
     if spec == "digits":
         return load_digits(seed)
+    if spec == "dsprites":
+        return load_dsprites(image_size, seed)
     if spec in IDX_DATASETS:
         return load_idx_dataset(spec, Path(data_dir) if data_dir else None)
     if spec.startswith("folder:"):

@@ -33,11 +33,23 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append((f"IWAE-{result['iwae_k']} bound on {of}", f"{result['test_iwae_nll']:.3f}"))
     rows.append(("reconstruction MSE (per pixel)", f"{result['test_mse']:.5f}"))
     rows.append(("active units", f"{result['active_units']} / {result['latent_dim']}"))
+    if result.get("total_correlation") is not None:
+        rows.append(("total correlation of q(z) (nats)", f"{result['total_correlation']:.3f}"))
+    rows.append(("mean |correlation| of latent means", f"{result['mean_abs_correlation']:.3f}"))
+    metrics = result.get("disentanglement")
+    if metrics:
+        rows += [
+            (f"MIG ({metrics['factors']})", f"{metrics['mig']:.3f}"),
+            ("FactorVAE score", f"{metrics['factor_vae_score']:.3f}"),
+            ("beta-VAE score", f"{metrics['beta_vae_score']:.3f}"),
+        ]
     return rows
 
 
 @click.command(
-    cls=OneLineErrors, epilog="Examples:\n\n  vae-eval runs/fmnist --k 100\n\n  vae-eval models/fashion-mnist"
+    cls=OneLineErrors,
+    epilog="Examples:\n\n  vae-eval runs/fmnist --k 100\n\n  vae-eval models/fashion-mnist\n\n"
+    "  vae-eval runs/dsprites --factors",
 )
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option(
@@ -63,6 +75,12 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
 )
 @model_folder_options(where="Model folders only: ")
 @click.option(
+    "--factors",
+    is_flag=True,
+    help="Also measure disentanglement against the data set's ground-truth factors (dsprites): MIG, FactorVAE "
+    "score and beta-VAE score.",
+)
+@click.option(
     "--out",
     type=click.Path(path_type=Path),
     default=None,
@@ -79,6 +97,7 @@ def main(
     skip_bad_images: bool | None,
     device: str,
     variant: str,
+    factors: bool,
     out: Path | None,
 ) -> None:
     """Evaluate a run folder (torch) or an exported model folder (ONNX) on its test split."""
@@ -103,6 +122,7 @@ def main(
             variant=variant,
             skip_bad_images=skip_bad_images,
             progress=advance,
+            factors=factors,
         )
     click.echo(format_table(report_rows(result)))
     click.echo(f"wrote {save_eval(target, result)}")

@@ -60,6 +60,8 @@ def evaluate(
     variant: str = "fp32",
     skip_bad_images: bool | None = None,
     progress: Callable[[int, int], None] | None = None,
+    factors: bool = False,
+    metric_sizes: Any = None,
 ) -> dict[str, Any]:
     """Negative ELBO with its parts, the IWAE-k bound (k=0 skips it), reconstruction MSE, active
     units and KL per dimension on the test split, in nats per image.
@@ -69,7 +71,9 @@ def evaluate(
     folder and its export agree to float precision. `dataset` overrides the recorded data set;
     `skip_bad_images` (default: as the model was trained) leaves unreadable folder: images out.
     `progress(images, total)` is called after each batch as the test images are evaluated.
-    A conditional model is evaluated with each test image's label: the bound is on -log p(x|y)."""
+    A conditional model is evaluated with each test image's label: the bound is on -log p(x|y).
+    factors=True adds MIG, FactorVAE and beta-VAE scores (train/disentanglement.py, drawn as
+    `metric_sizes` says) for a model of a data set with ground-truth factors."""
     from vaeport.runtime.evaluate import evaluate as estimate
 
     if not isinstance(target, (Run, str, os.PathLike)):
@@ -83,11 +87,38 @@ def evaluate(
     else:
         backend, data, details = torch_side(path, data_dir, dataset, checkpoint, skip_bad_images)
     result = {**details, "dataset": portable_dataset(data.name), "seed": seed}
-    labels = data.test_labels if details.pop("conditional") else None
+    conditional = details.pop("conditional")
+    if factors:
+        check_factors(data, conditional)
+    labels = data.test_labels if conditional else None
     step = None if progress is None else (lambda done: progress(done, len(data.test)))
     result.update(estimate(backend, data.test, k=k, seed=seed, labels=labels, progress=step))
+    if factors:
+        result["disentanglement"] = factor_metrics(backend, data, seed, metric_sizes)
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def check_factors(data: ImageData, conditional: bool) -> None:
+    """--factors needs a data set with ground-truth factors and codes that depend on the image alone."""
+    if data.factors is None:
+        raise InputError(
+            f"--factors: expected a model of a data set with ground-truth factors (dsprites), got one of {data.name}"
+        )
+    if conditional:
+        raise InputError(
+            "--factors: expected an unconditional model (its codes from the image alone), got a conditional one"
+        )
+
+
+def factor_metrics(backend: Any, data: ImageData, seed: int, sizes: Any) -> dict[str, Any]:
+    """Disentanglement of the backend's posterior means on the data set's factor grid."""
+    from vaeport.train.disentanglement import disentanglement, encoder_codes
+    from vaeport.train.dsprites import FACTOR_GRIDS
+
+    grid = FACTOR_GRIDS[data.factors]
+    codes = encoder_codes(lambda x: backend.encode(x)[0], grid, data.image_shape[1])
+    return disentanglement(codes, grid, seed, sizes)
 
 
 def onnx_side(

@@ -85,10 +85,16 @@ def fit(
 
 def check_distributed(cfg: TrainConfig, distributed: bool) -> None:
     """A learned prior's log-density enters the loss outside the model's forward, which DDP does not
-    synchronise: multi-process training takes the N(0, I) prior only."""
+    synchronise, and beta-TCVAE's estimator needs the whole batch: multi-process training takes
+    neither."""
     if distributed and cfg.prior != "normal":
         raise InputError(
             f"expected --prior normal under torchrun (DDP), got --prior {cfg.prior}: train it in one process"
+        )
+    if distributed and cfg.objective == "btcvae":
+        raise InputError(
+            "expected --objective elbo, iwae or iwae-dreg under torchrun (DDP), got --objective btcvae (its total "
+            "correlation is estimated across the whole batch): train it in one process"
         )
 
 

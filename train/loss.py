@@ -1,5 +1,5 @@
-"""The negative ELBO in nats per image: reconstruction NLL + beta * KL(q(z|x) || p(z)), and the
-importance-weighted bound. The distributions (posterior, prior, their KL) live in
+"""The negative ELBO in nats per image: reconstruction NLL + beta * KL(q(z|x) || p(z)), the
+importance-weighted bound, and beta-TCVAE's split of the KL. The distributions (posterior, prior, their KL) live in
 train/distributions.py; this module only combines them with the reconstruction term.
 """
 
@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.independence import mss_log_weights
 from vaeport.train.distributions import LOG_2PI, DiagonalGaussian, StandardNormal
 
 
@@ -117,3 +118,49 @@ def iwae_loss(
     if dreg:
         z_grad_scale = ((1.0 - kl_weight) + kl_weight * torch.softmax(log_w, dim=0)).detach()
     return LossTerms(loss, -log_px_z[0].mean(), kl, z_grad_scale)
+
+
+def kl_decomposition(
+    z: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor, dataset_size: int | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The batch means of beta-TCVAE's three parts of log q(z|x) - log p(z) (Chen et al. 2018):
+    index-code mutual information, total correlation and dimension-wise KL to N(0, I), with q(z)
+    and its marginals estimated over the batch by minibatch-stratified sampling
+    (runtime/independence.py), which needs the number of training images."""
+    if dataset_size is None or isinstance(dataset_size, bool) or not isinstance(dataset_size, int) or dataset_size < 1:
+        raise InputError(
+            "expected the training set's size for --objective btcvae (its total-correlation estimator weighs "
+            f"each image by it), got {dataset_size!r}"
+        )
+    b = z.shape[0]
+    log_w = torch.from_numpy(mss_log_weights(b, dataset_size)).to(z)  # (b, b)
+    inv_var = torch.exp(-log_var)
+    # log q(z_i,d | x_j) for every pair (i, j) of the batch: (b, b, D)
+    pairwise = -0.5 * (
+        LOG_2PI + log_var.unsqueeze(0) + (z.unsqueeze(1) - mean.unsqueeze(0)) ** 2 * inv_var.unsqueeze(0)
+    )
+    log_qz = torch.logsumexp(pairwise.sum(-1) + log_w, dim=1)
+    log_prod_qz = torch.logsumexp(pairwise + log_w.unsqueeze(-1), dim=1).sum(-1)
+    log_qz_x = DiagonalGaussian(mean, log_var).log_prob(z)
+    log_pz = StandardNormal(mean.shape[-1]).log_prob(z)
+    return (log_qz_x - log_qz).mean(), (log_qz - log_prod_qz).mean(), (log_prod_qz - log_pz).mean()
+
+
+def btcvae_loss(
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    z: torch.Tensor,
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    likelihood: str,
+    beta: float,
+    ramp: float,
+    dataset_size: int | None,
+    scale: torch.Tensor | None = None,
+) -> LossTerms:
+    """beta-TCVAE: recon + ramp * (MI + beta * TC + dimension-wise KL), `ramp` the KL warm-up
+    factor; the reported KL is the closed form, as for the ELBO (MI + TC + dw-KL estimates it)."""
+    recon = reconstruction_nll(logits, x, likelihood, scale).mean()
+    mi, tc, dw_kl = kl_decomposition(z, mean, log_var, dataset_size)
+    kl = DiagonalGaussian(mean, log_var).kl_per_dimension().sum() / x.shape[0]
+    return LossTerms(recon + ramp * (mi + beta * tc + dw_kl), recon, kl)

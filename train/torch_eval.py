@@ -13,6 +13,11 @@ from vaeport.train.loss import reconstruction_nll
 from vaeport.train.vae import VAE
 
 
+def unit_tensor(x: torch.Tensor) -> torch.Tensor:
+    """A batch of images as float32 in [0, 1]: uint8 (dSprites is kept so) is read as value / 255."""
+    return x.to(torch.float32) / 255.0 if x.dtype == torch.uint8 else x
+
+
 @torch.no_grad()
 def neg_elbo(
     model: VAE, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, generator: torch.Generator
@@ -22,7 +27,7 @@ def neg_elbo(
     model.eval()
     recon_sum = kl_sum = 0.0
     for start in range(0, len(images), batch_size):
-        x = images[start : start + batch_size]
+        x = unit_tensor(images[start : start + batch_size])
         y = None if labels is None else labels[start : start + batch_size]
         eps = None
         if model.variational:  # drawn here as the model would draw it, so that the KL can use the same z

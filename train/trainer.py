@@ -30,10 +30,10 @@ from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
 from vaeport.train.distributions import DiagonalGaussian, StandardNormal
 from vaeport.train.families import build_model
-from vaeport.train.loss import LossTerms, iwae_loss, vae_loss
+from vaeport.train.loss import LossTerms, btcvae_loss, iwae_loss, vae_loss
 from vaeport.train.run_folder import METRICS_FILE
 from vaeport.train.stop import StopRequest, stop_requests
-from vaeport.train.torch_eval import neg_elbo
+from vaeport.train.torch_eval import neg_elbo, unit_tensor
 from vaeport.train.vae import VAE
 
 EVAL_SEED_OFFSET = 3  # the test ELBO uses its own generator so that evaluation never shifts training
@@ -68,12 +68,17 @@ def learning_rate(cfg: TrainConfig, global_step: int, total_steps: int) -> float
     return cfg.lr
 
 
-def kl_weight(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
-    """beta, ramped linearly from 0 over the warm-up epochs."""
+def kl_ramp(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
+    """The KL warm-up factor: from 0 to 1, linearly over the warm-up epochs."""
     warmup_steps = cfg.kl_warmup_epochs * steps_per_epoch
     if warmup_steps <= 0:
-        return cfg.beta
-    return cfg.beta * min(1.0, global_step / warmup_steps)
+        return 1.0
+    return min(1.0, global_step / warmup_steps)
+
+
+def kl_weight(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
+    """beta, ramped linearly from 0 over the warm-up epochs."""
+    return cfg.beta * kl_ramp(cfg, global_step, steps_per_epoch)
 
 
 def importance_weighted_terms(
@@ -240,7 +245,7 @@ class Trainer:
                     group["lr"] = learning_rate(cfg, global_step, total_steps)
             idx = perm[p.step * cfg.batch_size : (p.step + 1) * cfg.batch_size]
             part = self.dist.part(len(idx))
-            x = self.train_x.index_select(0, idx[part])  # (b, C, H, W): this rank's part
+            x = unit_tensor(self.train_x.index_select(0, idx[part]))  # (b, C, H, W): this rank's part
             y = None if self.train_y is None else self.train_y.index_select(0, idx[part])
             weight = kl_weight(cfg, global_step, self.steps_per_epoch)
             terms = self.loss_terms(x, y, len(idx), part, weight)
@@ -305,6 +310,12 @@ class Trainer:
             return importance_weighted_terms(model, self.model, x, y, eps, weight, dreg=cfg.objective == "iwae-dreg")
         eps = torch.randn((batch, latent), generator=self.noise_rng, device=self.device)[part]
         logits, mean, log_var = model(x, y, eps=eps)
+        if cfg.objective == "btcvae":
+            z = DiagonalGaussian(mean, log_var).sample(eps)
+            step = self.progress.epoch * self.steps_per_epoch + self.progress.step
+            ramp = kl_ramp(cfg, step, self.steps_per_epoch)  # beta weighs the total correlation only
+            n = len(self.train_x)
+            return btcvae_loss(logits, x, z, mean, log_var, cfg.likelihood, cfg.beta, ramp, n, self.model.scale())
         if isinstance(self.model.prior, StandardNormal):
             return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale())
         z = DiagonalGaussian(mean, log_var).sample(eps)  # the z the decoder saw, for the learned prior's KL

@@ -1,0 +1,111 @@
+"""How independent a model's latent dimensions are: the total correlation of the aggregate
+posterior q(z) = 1/N sum_n q(z|x_n), in nats, and the correlation matrix of the posterior means.
+
+    TC = E_q(z)[log q(z) - sum_d log q(z_d)]   (0 exactly when q(z) factorises over dimensions)
+
+q(z) and its marginals are estimated with minibatch-stratified sampling (Chen et al. 2018,
+"Isolating Sources of Disentanglement in VAEs", appendix C.2): in a batch of M codes drawn from
+a data set of N, the code's own image weighs 1/N, one other image (the next in the batch)
+(N - M + 1) / (N (M - 1)), and the remaining M - 2 images 1 / (M - 1) each; every row sums to 1.
+(The reference implementation puts the stratum's weight in a bottom row that shifts it by one;
+this one takes the next image cyclically, so every row is the same estimator.)
+numpy only; train/loss.py's beta-TCVAE objective uses the same weights in torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from vaeport.runtime.distributions import LOG_2PI
+from vaeport.runtime.errors import InputError
+
+TC_BATCH = 1024  # codes per stratified batch: the estimator's bias falls as the batch grows
+ROW_CHUNK = 128  # rows of the (M, M, D) density table computed at once
+
+
+def mss_log_weights(batch: int, dataset_size: int) -> np.ndarray:
+    """log of the (batch, batch) minibatch-stratified importance weights for a data set of
+    `dataset_size` images: row i weighs image j's posterior in the estimate of q(z_i)."""
+    if dataset_size < batch:
+        raise InputError(
+            f"expected the data set size ({dataset_size}) to be at least the batch size ({batch}) for the "
+            "total correlation's minibatch-stratified estimator"
+        )
+    if batch == 1:
+        return np.full((1, 1), -math.log(dataset_size))
+    m = batch - 1
+    weights = np.full((batch, batch), 1.0 / m)
+    rows = np.arange(batch)
+    weights[rows, (rows + 1) % batch] = (dataset_size - m) / (dataset_size * m)
+    weights[rows, rows] = 1.0 / dataset_size
+    return np.log(weights)
+
+
+def logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    peak = a.max(axis=axis, keepdims=True)
+    return np.squeeze(peak, axis) + np.log(np.exp(a - peak).sum(axis=axis))
+
+
+def batch_log_densities(
+    z: np.ndarray, mean: np.ndarray, log_var: np.ndarray, dataset_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For one batch of codes z (M, D) with their posteriors: log q(z_i) (M,) and
+    sum_d log q(z_id) (M,), both minibatch-stratified estimates."""
+    m = len(z)
+    log_w = mss_log_weights(m, dataset_size)
+    joint, marginals = np.empty(m), np.empty(m)
+    inv_var = np.exp(-log_var)
+    for start in range(0, m, ROW_CHUNK):
+        zi = z[start : start + ROW_CHUNK, None, :]  # (r, 1, D) against every posterior (1, M, D)
+        log_q = -0.5 * (LOG_2PI + log_var[None] + (zi - mean[None]) ** 2 * inv_var[None])  # (r, M, D)
+        w = log_w[start : start + ROW_CHUNK, :, None]
+        joint[start : start + ROW_CHUNK] = logsumexp(log_q.sum(-1) + w[..., 0], axis=1)
+        marginals[start : start + ROW_CHUNK] = logsumexp(log_q + w, axis=1).sum(-1)
+    return joint, marginals
+
+
+def total_correlation(
+    mean: np.ndarray, log_var: np.ndarray, eps: np.ndarray, batch: int = TC_BATCH, dataset_size: int | None = None
+) -> float:
+    """The aggregate posterior's total correlation in nats, from posteriors (N, D) of N images and
+    noise eps (N, D) (one code z = mean + exp(log_var / 2) * eps per image). The images are taken
+    in order in batches of `batch` (shuffle them first if their order means something); q(z) is
+    the mixture over `dataset_size` images (default N)."""
+    n, d = mean.shape
+    if log_var.shape != (n, d) or eps.shape != (n, d):
+        raise InputError(
+            f"expected mean, log_var and eps of one shape [N,D], got {list(mean.shape)}, "
+            f"{list(log_var.shape)} and {list(eps.shape)}"
+        )
+    mean, log_var = mean.astype(np.float64), log_var.astype(np.float64)
+    z = mean + np.exp(0.5 * log_var) * eps
+    size = n if dataset_size is None else dataset_size
+    total = 0.0
+    for start in range(0, n, batch):
+        part = slice(start, start + batch)
+        joint, marginals = batch_log_densities(z[part], mean[part], log_var[part], size)
+        total += float((joint - marginals).sum())
+    return total / n
+
+
+def latent_correlation(means: np.ndarray) -> np.ndarray:
+    """The (D, D) correlation matrix of posterior means (N, D); a constant dimension (an inactive
+    unit) correlates with nothing (0 off the diagonal, 1 on it)."""
+    centred = means.astype(np.float64) - means.mean(axis=0)
+    std = np.sqrt((centred**2).mean(axis=0))
+    live = std > 1e-12
+    unit = np.zeros_like(centred)
+    unit[:, live] = centred[:, live] / std[live]
+    corr = unit.T @ unit / len(means)
+    np.fill_diagonal(corr, 1.0)
+    return np.clip(corr, -1.0, 1.0)
+
+
+def mean_abs_correlation(corr: np.ndarray) -> float:
+    """The mean |correlation| over distinct pairs of dimensions (0 for a single dimension)."""
+    d = len(corr)
+    if d < 2:
+        return 0.0
+    return float(np.abs(corr[~np.eye(d, dtype=bool)]).mean())
