@@ -104,6 +104,19 @@ def save(fig: Any, path: Path) -> Path:
     show_default=True,
     help="Test images in the latent-space scatter.",
 )
+@click.option(
+    "--traverse",
+    is_flag=True,
+    help="Also draw traversals.png: each active latent dimension (most informative first) swept over [-3, 3] "
+    "from one test image's code.",
+)
+@click.option(
+    "--base-image",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="--traverse: which test image's code the sweeps start from.",
+)
 @click.option("--prefix", default="", help="Prefix of the file names.")
 def main(
     path: Path,
@@ -113,10 +126,13 @@ def main(
     out: Path,
     data_dir: Path | None,
     points: int,
+    traverse: bool,
+    base_image: int,
     prefix: str,
 ) -> None:
-    """Draw latent spaces, random decodes, reconstructions, interpolations, manifold and curves."""
+    """Draw latent spaces, random decodes, reconstructions, interpolations, traversals, manifold and curves."""
     require_module("matplotlib", "train", "vae-plot")
+    from vaeport.runtime.inputs import unit_images
     from vaeport.train import plots
     from vaeport.train.evaluation import load_test_data
 
@@ -126,7 +142,12 @@ def main(
             f"{path}: expected an unconditional model (draw a conditional one with --conditional), got one with classes"
         )
     data = load_test_data(info["dataset"], data_dir or info["data_dir"], info["image_size"], info["seed"] or 0)
-    images, labels = data.test[:points], None if data.test_labels is None else data.test_labels[:points]
+    test = unit_images(data.test[: max(points, 16)])
+    if traverse and base_image >= len(test):
+        raise InputError(
+            f"--base-image: expected an index in 0..{len(test) - 1} (the test images drawn), got {base_image}"
+        )
+    images, labels = test[:points], None if data.test_labels is None else data.test_labels[:points]
     models = {with_prior("VAE" if model.variational else "AE", model): model}
     if compare is not None:
         other, _, _ = open_model(compare)
@@ -155,9 +176,11 @@ def main(
     written = [
         save(plots.latent_spaces(models, images, labels), out / f"{prefix}latent_spaces.png"),
         save(plots.random_decodes(models, images), out / f"{prefix}random_decodes.png"),
-        save(plots.reconstructions(model, data.test), out / f"{prefix}reconstructions.png"),
-        save(plots.interpolations(model, data.test, [(0, 1), (2, 3)]), out / f"{prefix}interpolations.png"),
+        save(plots.reconstructions(model, test), out / f"{prefix}reconstructions.png"),
+        save(plots.interpolations(model, test, [(0, 1), (2, 3)]), out / f"{prefix}interpolations.png"),
     ]
+    if traverse:
+        written.append(save(plots.traversals(model, test, base_image), out / f"{prefix}traversals.png"))
     if history:
         written.append(save(plots.training_curves(history), out / f"{prefix}training_curves.png"))
     if flat is not None:

@@ -1,5 +1,6 @@
 """The pictures that explain a VAE (matplotlib): latent spaces, random decodes, reconstructions,
-interpolations, a 2-D manifold, training curves and a conditional model's class grid.
+interpolations, latent traversals, a 2-D manifold, training curves and a conditional model's
+class grid.
 
 Every function takes a "model" with the surface of `vaeport.runtime.VAE` (encode, decode,
 latent_dim, image_shape, variational, prior), so the same code draws a run folder (torch) or a
@@ -20,6 +21,7 @@ from matplotlib.figure import Figure
 
 from vaeport.runtime.distributions import Prior
 from vaeport.runtime.errors import InputError
+from vaeport.runtime.evaluate import ACTIVE_UNIT_THRESHOLD
 from vaeport.runtime.png import grid
 from vaeport.runtime.sampling import slerp
 
@@ -135,6 +137,48 @@ def interpolations(model: ModelLike, images: np.ndarray, pairs: list[tuple[int, 
             for k in range(steps):
                 show(axes[2 * row + j, k], frames[k])
             axes[2 * row + j, 0].set_ylabel(name)
+    return fig
+
+
+def latent_order(model: ModelLike, images: np.ndarray) -> list[tuple[int, float, float]]:
+    """The active latent dimensions (posterior means varying by more than 0.01 over `images`), as
+    (dimension, KL in nats, variance of the means), most informative first: by the mean KL to
+    N(0, 1) where the prior is N(0, I), else (a learned prior, an autoencoder) by the variance."""
+    mean, log_var = model.encode(images)
+    activity = mean.astype(np.float64).var(axis=0)
+    if log_var is not None and model.prior.name == "normal":
+        kl = (0.5 * (mean.astype(np.float64) ** 2 + np.exp(log_var) - 1.0 - log_var)).mean(axis=0)
+    else:
+        kl = np.full(len(activity), np.nan)
+    key = activity if np.isnan(kl).all() else kl
+    order = [int(d) for d in np.argsort(-key, kind="stable") if activity[d] > ACTIVE_UNIT_THRESHOLD]
+    return [(d, float(kl[d]), float(activity[d])) for d in order]
+
+
+def traversals(model: ModelLike, images: np.ndarray, base: int = 0, steps: int = 9, rows: int = 10) -> Figure:
+    """For each active dimension (at most `rows`, most informative first): decodes of the code of
+    images[base] with that dimension swept over [-3, 3] (N(0, I) prior), or over its mean +- 3
+    standard deviations over `images` (a learned prior or an autoencoder, whose codes have their
+    own scale), the other dimensions held."""
+    if not 0 <= base < len(images):
+        raise InputError(f"expected a base image index in 0..{len(images) - 1}, got {base}")
+    order = latent_order(model, images)[:rows]
+    if not order:
+        raise InputError("expected at least one active latent dimension to traverse, got none (the codes are constant)")
+    means = model.encode(images)[0].astype(np.float64)
+    fig, axes = plt.subplots(len(order), steps, figsize=(1.0 * steps, 1.05 * len(order)), squeeze=False)
+    for row, (d, kl, activity) in enumerate(order):
+        if model.prior.name == "normal" and model.variational:
+            values = np.linspace(-3.0, 3.0, steps)
+        else:
+            centre, spread = means[:, d].mean(), 3.0 * np.sqrt(activity)
+            values = np.linspace(centre - spread, centre + spread, steps)
+        z = np.repeat(means[base : base + 1], steps, axis=0)
+        z[:, d] = values
+        frames = model.decode(z.astype(np.float32))
+        for k in range(steps):
+            show(axes[row, k], frames[k], f"{values[k]:+.1f}" if row == 0 else None)
+        axes[row, 0].set_ylabel(f"z{d}" + ("" if np.isnan(kl) else f"\nKL {kl:.2f}"), fontsize=9)
     return fig
 
 

@@ -1,7 +1,8 @@
-// The demo: sample a grid, interpolate between two samples with a slider, and move the first
-// latent dimensions of sample 1 with sliders, redrawing as they move. A conditional model gets a
+// The demo: sample a grid, interpolate between two samples with a slider, and move the most
+// informative latent dimensions of sample 1 with sliders (by the KL in the folder's eval.json,
+// else the first ones), redrawing as they move. A conditional model gets a
 // class picker: every picture is drawn in the chosen class.
-import { classesOf, decode, drawGrid, loadModel, priorSample, samplePrior, slerp } from "./vae.js";
+import { classesOf, decode, drawGrid, latentOrder, loadEvaluation, loadModel, priorSample, samplePrior, slerp } from "./vae.js";
 
 const params = new URLSearchParams(location.search);
 const folder = params.get("model") || "/models/fashion-mnist/";
@@ -27,7 +28,7 @@ async function main() {
     latents = await samplePrior(model, 64, Number(document.getElementById("seed").value));
     drawGrid(document.getElementById("grid"), await decode(model, latents, label()), 64, image, 8, 2);
     edited.set(latents[0]);
-    sliders.forEach((slider, i) => { slider.value = edited[i]; }); // start from sample 1's latent
+    sliders.forEach((slider, i) => { slider.value = edited[shown[i]]; }); // start from sample 1's latent
     await Promise.all([drawInterpolation(), drawEdited()]);
   }
   async function drawInterpolation() {
@@ -40,7 +41,9 @@ async function main() {
     drawGrid(document.getElementById("edit"), await decode(model, [edited], label()), 1, image, 1, 5);
   }
   const dims = document.getElementById("dims");
-  for (let i = 0; i < Math.min(DIMS, d); i++) {
+  const shown = latentOrder(await loadEvaluation(model), d).slice(0, DIMS);
+  window.vaeportSliderDims = shown; // test hook: which dimensions the sliders move
+  for (const i of shown) {
     const row = document.createElement("label");
     row.textContent = `z[${i}] `;
     const slider = Object.assign(document.createElement("input"), { type: "range", min: -3, max: 3, step: 0.05, value: 0 });

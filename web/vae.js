@@ -9,6 +9,7 @@ const SUPPORTED_VERSIONS = [1, 2, 3];
 // never drawn from N(0, I) behind its back.
 export const DEMO_ROLES = { vae: ["decoder"], ae: ["decoder"] };
 export const DEMO_PRIORS = { normal: [], flow: ["prior_sample"] }; // prior -> the graphs it samples through
+const ACTIVE_UNIT_THRESHOLD = 0.01; // runtime/evaluate.py: a dimension whose posterior means vary less is inactive
 
 export function classesOf(manifest) {
   // a conditional model's class names (format_version 2), or null
@@ -36,6 +37,29 @@ export async function loadManifest(folder) {
       `got ${manifest.format} ${manifest.format_version}`);
   }
   return { base, manifest };
+}
+
+export async function loadEvaluation({ base }) {
+  // the model folder's eval.json (vae-eval), or null where it has none
+  try {
+    const response = await fetch(base + "eval.json");
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+export function latentOrder(evaluation, d) {
+  // The active latent dimensions, most informative first (as vae-plot --traverse orders them): by
+  // eval.json's KL per dimension, else (a learned prior, an autoencoder) by the variance of the
+  // posterior means; 0..d-1 when the folder has no evaluation.
+  const result = evaluation?.onnx ?? evaluation?.torch;
+  const all = [...Array(d).keys()];
+  const activity = result?.mean_activity;
+  if (!Array.isArray(activity) || activity.length !== d) return all;
+  const key = Array.isArray(result.kl_per_dim) && result.kl_per_dim.length === d ? result.kl_per_dim : activity;
+  const active = all.filter((i) => activity[i] > ACTIVE_UNIT_THRESHOLD).sort((a, b) => key[b] - key[a] || a - b);
+  return active.length ? active : all;
 }
 
 export async function openGraph({ base, manifest }, role) {
@@ -72,7 +96,7 @@ export async function loadModel(folder) {
   for (const role of [...DEMO_ROLES[loaded.manifest.model.kind], ...DEMO_PRIORS[prior]]) {
     sessions[role] = await openGraph(loaded, role);
   }
-  return { manifest: loaded.manifest, sessions };
+  return { base: loaded.base, manifest: loaded.manifest, sessions };
 }
 
 export async function priorSample(model, noise) {

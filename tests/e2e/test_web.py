@@ -222,3 +222,21 @@ def test_demo_page_samples_through_a_learned_prior_as_python(tmp_path):
     want = VAE.load(model).prior.sample(noise)
     assert not np.allclose(want, noise, atol=1e-3)  # the flow moved them
     np.testing.assert_allclose(np.asarray(got, dtype=np.float32), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(webtools.missing_tools() is not None, reason=str(webtools.missing_tools()))
+def test_demo_sliders_move_the_most_informative_dimensions(tmp_path):
+    """With an eval.json beside the model, the sliders follow the active dimensions by KL (the
+    order vae-plot --traverse draws them in); without one, the first dimensions."""
+    from vaeport.export import export
+
+    model = export(make_run(tmp_path / "run", hidden=(16,), latent_dim=6), tmp_path / "model")
+    with webtools.serve({"/web/": webtools.WEB, "/model/": model}) as base:
+        plain = webtools.browser(f"{base}/web/?model=/model/", "vaeportSliderDims")
+    result = {"kl_per_dim": [0.1, 3.0, 0.0, 1.5, 2.0, 0.5], "mean_activity": [0.5, 0.9, 0.001, 0.5, 0.7, 0.2]}
+    (model / "eval.json").write_text(json.dumps({"format": "vaeport-eval", "format_version": 1, "onnx": result}))
+    with webtools.serve({"/web/": webtools.WEB, "/model/": model}) as base:
+        ordered = webtools.browser(f"{base}/web/?model=/model/", "vaeportSliderDims")
+    assert plain == [0, 1, 2, 3]
+    assert ordered == [1, 4, 3, 5]  # by KL; dimension 2 is inactive

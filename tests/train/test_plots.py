@@ -3,11 +3,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
 from vaeport.export.pipeline import ExportOptions, export_run
+from vaeport.runtime.errors import InputError
+from vaeport.train import plots
 from vaeport.train.plot_cli import main as plot_main
 
 from ..conftest import write_idx_set
@@ -108,3 +111,53 @@ def test_shipped_recipe_is_deterministic_on_a_short_run(tmp_path):
     row = json.loads((cli / "metrics.jsonl").read_text().splitlines()[-1])
     for key in ("train_loss", "test_neg_elbo", "test_kl"):
         assert api[key] == row[key], key
+
+
+class KnownCodes:
+    """A model whose posteriors are given: dimension 2 carries the most KL, 0 some, 1 none."""
+
+    latent_dim, image_shape, variational = 3, (1, 4, 4), True
+
+    def __init__(self, prior_name: str = "normal") -> None:
+        self.prior = type("Prior", (), {"name": prior_name})()
+        rng = np.random.default_rng(0)
+        self.mean = np.stack([0.5 * rng.standard_normal(200), np.zeros(200), 2.0 * rng.standard_normal(200)], 1)
+        self.decoded: list[np.ndarray] = []
+
+    def encode(self, x):
+        return self.mean[: len(x)].astype(np.float32), np.full((len(x), 3), -1.0, dtype=np.float32)
+
+    def decode(self, z):
+        self.decoded.append(np.asarray(z))
+        return np.full((len(z), 1, 4, 4), 0.5, dtype=np.float32)
+
+
+def test_latent_order_puts_the_most_informative_active_dimension_first():
+    images = np.zeros((200, 1, 4, 4), dtype=np.float32)
+    order = plots.latent_order(KnownCodes(), images)
+    assert [d for d, _, _ in order] == [2, 0]  # dimension 1 is inactive
+    assert order[0][1] > order[1][1] > 0
+    learned = plots.latent_order(KnownCodes("flow"), images)
+    assert [d for d, _, _ in learned] == [2, 0] and np.isnan(learned[0][1])
+
+
+def test_traversals_sweep_one_dimension_at_a_time():
+    model = KnownCodes()
+    images = np.zeros((200, 1, 4, 4), dtype=np.float32)
+    plots.traversals(model, images, base=5, steps=7)
+    first, second = model.decoded
+    assert np.allclose(first[:, 2], np.linspace(-3, 3, 7)) and np.allclose(first[:, [0, 1]], model.mean[5, [0, 1]])
+    assert np.allclose(second[:, 0], np.linspace(-3, 3, 7)) and np.allclose(second[:, [1, 2]], model.mean[5, [1, 2]])
+    with pytest.raises(InputError, match="expected a base image index in 0..199, got 200"):
+        plots.traversals(model, images, base=200)
+
+
+def test_vae_plot_traverse_writes_the_picture(folders, tmp_path):
+    result = CliRunner().invoke(plot_main, [str(folders["vae-model"]), "--traverse", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "traversals.png").size[0] > 300
+    bad = CliRunner().invoke(
+        plot_main,
+        [str(folders["vae"]), "--traverse", "--base-image", "9999", "--points", "10", "--out", str(tmp_path / "bad")],
+    )
+    assert bad.exit_code == 2 and "--base-image: expected an index in 0..15" in bad.output
