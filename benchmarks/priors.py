@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -38,8 +37,8 @@ from common import median, print_table, write_result
 from fashion_classifier import frechet_distance, train_judge
 
 from vaeport.runtime import VAE
-from vaeport.runtime.distributions import LOG_2PI
 from vaeport.runtime.generate import GenerateSpec, generate
+from vaeport.runtime.independence import mixture_log_density
 from vaeport.train import evaluate
 from vaeport.train.datasets import load_dataset
 
@@ -47,21 +46,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
 HOLE = 10.0  # nats: q(z) e^10 times less dense than p(z)
 GOALS = {"iwae": 230.0, "frechet": 50.0, "throughput": 0.70, "train_minutes": 15.0}
-
-
-def mixture_log_density(z: np.ndarray, mean: np.ndarray, log_var: np.ndarray, batch: int = 500) -> np.ndarray:
-    """log q(z_j) for q = (1/N) sum_i N(mean_i, diag exp(log_var_i)), each z_j [M, D] -> [M], float64.
-    The squared distances are three matrix products, so M x N x D never sits in memory."""
-    mean, var = mean.astype(np.float64), np.exp(log_var.astype(np.float64))
-    inv = 1.0 / var
-    constant = -0.5 * (np.log(var).sum(1) + (mean**2 * inv).sum(1) + mean.shape[1] * LOG_2PI)  # [N]
-    out = np.empty(len(z))
-    for start in range(0, len(z), batch):
-        part = z[start : start + batch].astype(np.float64)
-        log_n = -0.5 * ((part**2) @ inv.T - 2.0 * part @ (mean * inv).T) + constant  # [B, N]
-        peak = log_n.max(1, keepdims=True)
-        out[start : start + batch] = (peak[:, 0] + np.log(np.exp(log_n - peak).sum(1))) - math.log(len(mean))
-    return out
 
 
 def holes(vae: VAE, test: np.ndarray, samples: int) -> dict[str, float]:

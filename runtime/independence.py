@@ -3,13 +3,21 @@ posterior q(z) = 1/N sum_n q(z|x_n), in nats, and the correlation matrix of the 
 
     TC = E_q(z)[log q(z) - sum_d log q(z_d)]   (0 exactly when q(z) factorises over dimensions)
 
-q(z) and its marginals are estimated with minibatch-stratified sampling (Chen et al. 2018,
-"Isolating Sources of Disentanglement in VAEs", appendix C.2): in a batch of M codes drawn from
-a data set of N, the code's own image weighs 1/N, one other image (the next in the batch)
-(N - M + 1) / (N (M - 1)), and the remaining M - 2 images 1 / (M - 1) each; every row sums to 1.
-(The reference implementation puts the stratum's weight in a bottom row that shifts it by one;
-this one takes the next image cyclically, so every row is the same estimator.)
-numpy only; train/loss.py's beta-TCVAE objective uses the same weights in torch.
+Two estimators of q(z) and its marginals:
+
+- `aggregate_total_correlation` (what vae-eval reports): every sampled code against the mixture of
+  all N posteriors, so the densities are exact for the evaluated set and the only error is the
+  Monte Carlo over codes;
+- `total_correlation`: minibatch-stratified sampling (Chen et al. 2018, "Isolating Sources of
+  Disentanglement in VAEs", appendix C.2), what beta-TCVAE trains with (train/loss.py uses the same
+  weights in torch). In a batch of M codes drawn from a data set of N, the code's own image weighs
+  1/N, one other image (the next in the batch) (N - M + 1) / (N (M - 1)), and the remaining M - 2
+  images 1 / (M - 1) each; every row sums to 1. (The reference implementation puts the stratum's
+  weight in a bottom row that shifts it by one; this one takes the next image cyclically, so every
+  row is the same estimator.) Its bias falls slowly with M when N is large and the posteriors are
+  narrow (benchmarks/tc_estimators.py measures it), which is why evaluation uses the other.
+
+numpy only.
 """
 
 from __future__ import annotations
@@ -88,6 +96,40 @@ def total_correlation(
         joint, marginals = batch_log_densities(z[part], mean[part], log_var[part], size)
         total += float((joint - marginals).sum())
     return total / n
+
+
+def mixture_log_density(z: np.ndarray, mean: np.ndarray, log_var: np.ndarray, batch: int = 500) -> np.ndarray:
+    """log q(z_j) for q = (1/N) sum_i N(mean_i, diag exp(log_var_i)), each z_j [M, D] -> [M], float64.
+    The squared distances are three matrix products, so M x N x D never sits in memory."""
+    mean, var = mean.astype(np.float64), np.exp(log_var.astype(np.float64))
+    inv = 1.0 / var
+    constant = -0.5 * (np.log(var).sum(1) + (mean**2 * inv).sum(1) + mean.shape[1] * LOG_2PI)  # [N]
+    out = np.empty(len(z))
+    for start in range(0, len(z), batch):
+        part = z[start : start + batch].astype(np.float64)
+        log_n = -0.5 * ((part**2) @ inv.T - 2.0 * part @ (mean * inv).T) + constant  # [B, N]
+        out[start : start + batch] = logsumexp(log_n, axis=1) - math.log(len(mean))
+    return out
+
+
+def aggregate_total_correlation(
+    mean: np.ndarray, log_var: np.ndarray, eps: np.ndarray, samples: int = 2000, seed: int | list[int] = 0
+) -> float:
+    """The total correlation of q(z) = the mixture of all N posteriors (N, D), in nats: the mean of
+    log q(z) - sum_d log q_d(z_d) over codes z = mean + exp(log_var / 2) * eps of `samples` images
+    drawn without replacement (seeded; every image when N <= samples)."""
+    n, d = mean.shape
+    if log_var.shape != (n, d) or eps.shape != (n, d):
+        raise InputError(
+            f"expected mean, log_var and eps of one shape [N,D], got {list(mean.shape)}, "
+            f"{list(log_var.shape)} and {list(eps.shape)}"
+        )
+    chosen = np.arange(n) if n <= samples else np.sort(np.random.default_rng(seed).choice(n, samples, replace=False))
+    mean, log_var = mean.astype(np.float64), log_var.astype(np.float64)
+    z = mean[chosen] + np.exp(0.5 * log_var[chosen]) * eps[chosen]
+    joint = mixture_log_density(z, mean, log_var)
+    marginals = sum(mixture_log_density(z[:, [j]], mean[:, [j]], log_var[:, [j]]) for j in range(d))
+    return float((joint - marginals).mean())
 
 
 def latent_correlation(means: np.ndarray) -> np.ndarray:
