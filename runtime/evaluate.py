@@ -22,11 +22,15 @@ import numpy as np
 
 from vaeport.runtime.distributions import LOG_2PI, DiagonalGaussian, Prior, StandardNormal, kl_to_prior, posterior
 from vaeport.runtime.errors import InputError
-from vaeport.runtime.independence import aggregate_total_correlation, latent_correlation, mean_abs_correlation
+from vaeport.runtime.independence import (
+    ACTIVE_UNIT_THRESHOLD,
+    aggregate_total_correlation,
+    latent_correlation,
+    mean_abs_correlation,
+)
 from vaeport.runtime.inputs import unit_images
 from vaeport.runtime.sampling import image_noise
 
-ACTIVE_UNIT_THRESHOLD = 0.01
 TC_STREAM = 7  # the total correlation's codes are drawn from their own seeded stream
 TC_SAMPLES = 2000  # codes whose log q(z) the total correlation averages (each against every test posterior)
 # float32 sigmoid outputs can be exactly 0 or 1; clip so log() stays finite.
@@ -151,7 +155,7 @@ def evaluate(
     }
     corr = latent_correlation(all_means)
     result["latent_correlation"] = [[round(float(v), 4) for v in row] for row in corr]
-    result["mean_abs_correlation"] = mean_abs_correlation(corr)
+    result["mean_abs_correlation"] = mean_abs_correlation(corr, activity > ACTIVE_UNIT_THRESHOLD)
     if variational:
         stacked = (np.concatenate(a) for a in (means, log_vars, first_eps))
         result["total_correlation"] = aggregate_total_correlation(*stacked, TC_SAMPLES, seed=[seed, TC_STREAM])

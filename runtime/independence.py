@@ -29,6 +29,7 @@ import numpy as np
 from vaeport.runtime.distributions import LOG_2PI
 from vaeport.runtime.errors import InputError
 
+ACTIVE_UNIT_THRESHOLD = 0.01  # a dimension whose posterior means vary less than this over the data is inactive
 TC_BATCH = 1024  # codes per stratified batch: the estimator's bias falls as the batch grows
 ROW_CHUNK = 128  # rows of the (M, M, D) density table computed at once
 
@@ -133,21 +134,24 @@ def aggregate_total_correlation(
 
 
 def latent_correlation(means: np.ndarray) -> np.ndarray:
-    """The (D, D) correlation matrix of posterior means (N, D); a constant dimension (an inactive
-    unit) correlates with nothing (0 off the diagonal, 1 on it)."""
+    """The (D, D) correlation matrix of posterior means (N, D). An inactive dimension (its means
+    vary by at most ACTIVE_UNIT_THRESHOLD: what is left is numerical noise, whose correlations mean
+    nothing) correlates with nothing: 0 off the diagonal, 1 on it."""
     centred = means.astype(np.float64) - means.mean(axis=0)
-    std = np.sqrt((centred**2).mean(axis=0))
-    live = std > 1e-12
+    variance = (centred**2).mean(axis=0)
+    live = variance > ACTIVE_UNIT_THRESHOLD
     unit = np.zeros_like(centred)
-    unit[:, live] = centred[:, live] / std[live]
+    unit[:, live] = centred[:, live] / np.sqrt(variance[live])
     corr = unit.T @ unit / len(means)
     np.fill_diagonal(corr, 1.0)
     return np.clip(corr, -1.0, 1.0)
 
 
-def mean_abs_correlation(corr: np.ndarray) -> float:
-    """The mean |correlation| over distinct pairs of dimensions (0 for a single dimension)."""
-    d = len(corr)
+def mean_abs_correlation(corr: np.ndarray, active: np.ndarray) -> float:
+    """The mean |correlation| over distinct pairs of the `active` dimensions (a boolean mask; 0 with
+    fewer than two)."""
+    d = int(np.count_nonzero(active))
     if d < 2:
         return 0.0
-    return float(np.abs(corr[~np.eye(d, dtype=bool)]).mean())
+    part = corr[np.ix_(active, active)]
+    return float(np.abs(part[~np.eye(d, dtype=bool)]).mean())

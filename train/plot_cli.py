@@ -58,6 +58,23 @@ def open_model(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
     return TorchModel(model), info, record["history"]
 
 
+INDEPENDENCE_IMAGES = 10_000  # the correlation picture's test images: all of Fashion-MNIST's, as vae-eval
+
+
+def independence(model: Any, images: np.ndarray) -> float | None:
+    """The total correlation of q(z) over `images` (vae-eval's estimator and noise: the same number
+    vae-eval gives on the same images), None for an autoencoder."""
+    from vaeport.runtime.evaluate import TC_SAMPLES, TC_STREAM
+    from vaeport.runtime.independence import aggregate_total_correlation
+    from vaeport.runtime.sampling import image_noise
+
+    mean, log_var = model.encode(images)
+    if log_var is None:
+        return None
+    eps = image_noise(0, 0, len(mean), 1, mean.shape[1])[0]
+    return aggregate_total_correlation(mean, log_var, eps, TC_SAMPLES, seed=[0, TC_STREAM])
+
+
 def save(fig: Any, path: Path) -> Path:
     """Write a figure as PNG to a temporary name beside `path`, then rename."""
     import matplotlib.pyplot as plt
@@ -107,8 +124,9 @@ def save(fig: Any, path: Path) -> Path:
 @click.option(
     "--traverse",
     is_flag=True,
-    help="Also draw traversals.png: each active latent dimension (most informative first) swept over [-3, 3] "
-    "from one test image's code.",
+    help="Also draw traversals.png (each active latent dimension, most informative first, swept over [-3, 3] "
+    "from one test image's code) and latent_correlation.png (the correlation of the posterior means and the "
+    "total correlation of q(z)).",
 )
 @click.option(
     "--base-image",
@@ -181,6 +199,9 @@ def main(
     ]
     if traverse:
         written.append(save(plots.traversals(model, test, base_image), out / f"{prefix}traversals.png"))
+        everything = unit_images(data.test[:INDEPENDENCE_IMAGES])
+        picture = plots.correlation_picture(model, everything, independence(model, everything))
+        written.append(save(picture, out / f"{prefix}latent_correlation.png"))
     if history:
         written.append(save(plots.training_curves(history), out / f"{prefix}training_curves.png"))
     if flat is not None:

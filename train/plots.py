@@ -182,6 +182,32 @@ def traversals(model: ModelLike, images: np.ndarray, base: int = 0, steps: int =
     return fig
 
 
+def correlation_picture(model: ModelLike, images: np.ndarray, total_correlation: float | None = None) -> Figure:
+    """The correlation matrix of the posterior means over `images`, dimensions in latent order
+    (most informative first, inactive ones last), with the total correlation in the title."""
+    from vaeport.runtime.independence import latent_correlation, mean_abs_correlation
+
+    means = model.encode(images)[0]
+    active = [d for d, _, _ in latent_order(model, images)]
+    order = active + [d for d in range(means.shape[1]) if d not in active]
+    corr = latent_correlation(means)[np.ix_(order, order)]
+    fig, ax = plt.subplots(figsize=(6.2, 5.2))
+    shown = ax.imshow(corr, cmap="RdBu_r", vmin=-1, vmax=1)
+    ticks = range(len(order))
+    ax.set_xticks(ticks, [f"z{d}" for d in order], rotation=90, fontsize=7)
+    ax.set_yticks(ticks, [f"z{d}" for d in order], fontsize=7)
+    fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    mean_r = mean_abs_correlation(corr, np.arange(len(order)) < len(active))
+    title = f"correlation of posterior means (active dimensions: mean |r| {mean_r:.2f})"
+    if total_correlation is not None:
+        title += f"\ntotal correlation of q(z) over {len(images):,} test images: {total_correlation:.2f} nats"
+    ax.set_title(title, fontsize=10)
+    if len(active) < len(order):
+        ax.axhline(len(active) - 0.5, color="k", lw=0.8)
+        ax.axvline(len(active) - 0.5, color="k", lw=0.8)
+    return fig
+
+
 def manifold(model: ModelLike, size: int = 15) -> Figure:
     """Decodes of a grid over the 2-D prior's noise quantiles 5%..95% (needs latent_dim == 2)."""
     if model.latent_dim != 2:

@@ -88,6 +88,15 @@ def test_latent_correlation_of_means() -> None:
     assert corr[0, 1] == pytest.approx(-1.0, abs=1e-3) and abs(corr[0, 2]) < 0.05
     assert corr[3].tolist() == [0.0, 0.0, 0.0, 1.0]  # a constant (inactive) dimension correlates with nothing
     assert np.allclose(corr, corr.T)
-    pairs = abs(corr[0, 1]) + abs(corr[0, 2]) + abs(corr[1, 2])  # and 0 for the constant dimension's 3 pairs
-    assert mean_abs_correlation(corr) == pytest.approx(2 * pairs / 12, abs=1e-12)
-    assert mean_abs_correlation(np.ones((1, 1))) == 0.0
+    active = np.array([True, True, True, False])
+    pairs = abs(corr[0, 1]) + abs(corr[0, 2]) + abs(corr[1, 2])
+    assert mean_abs_correlation(corr, active) == pytest.approx(pairs / 3, abs=1e-12)
+    assert mean_abs_correlation(corr, np.array([True, False, False, False])) == 0.0
+
+
+def test_dimensions_too_still_to_be_active_correlate_with_nothing() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal(4000)
+    means = np.stack([x, 0.05 * x, x + 0.1 * rng.standard_normal(4000)], 1)  # dimension 1: variance 0.0025
+    corr = latent_correlation(means)
+    assert corr[1].tolist() == [0.0, 1.0, 0.0] and corr[0, 2] > 0.99

@@ -156,6 +156,7 @@ def test_vae_plot_traverse_writes_the_picture(folders, tmp_path):
     result = CliRunner().invoke(plot_main, [str(folders["vae-model"]), "--traverse", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "traversals.png").size[0] > 300
+    assert Image.open(tmp_path / "latent_correlation.png").size[0] > 300
     bad = CliRunner().invoke(
         plot_main,
         [str(folders["vae"]), "--traverse", "--base-image", "9999", "--points", "10", "--out", str(tmp_path / "bad")],
