@@ -124,7 +124,12 @@ def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
         )
         rows.append(f"| {label} | {fmt(torch_eval[key])} | {fmt(onnx_eval[key])} |")
     if torch_eval.get("disentanglement"):
-        scores = (("mig", "MIG"), ("factor_vae_score", "FactorVAE score"), ("beta_vae_score", "beta-VAE score"))
+        scores = (
+            ("mig", "MIG"),
+            ("factor_vae_score", "FactorVAE score"),
+            ("beta_vae_score", "beta-VAE score"),
+            ("sap_score", "SAP score"),
+        )
         for key, label in scores:
             pair = (torch_eval["disentanglement"][key], onnx_eval["disentanglement"][key])
             rows.append(f"| {label} | {pair[0]:.3f} | {pair[1]:.3f} |")

@@ -8,11 +8,14 @@ disentanglement_lib defines them (numpy and scikit-learn; no torch, so they run 
   accuracy of a majority-vote classifier from dimension to factor, on held-out votes.
 - beta-VAE score (Higgins et al. 2017): the mean |z1 - z2| over a batch of pairs sharing one
   factor; the held-out accuracy of a logistic regression predicting which factor.
+- SAP score (Kumar et al. 2018): per factor, the gap between the two dimensions whose values alone
+  best predict it (held-out accuracy of a linear SVM on that one dimension).
 
 `codes(factors)` maps grid indices (N, F) to codes (N, D): typically the posterior means of the
-rendered images (`encoder_codes`). One difference from disentanglement_lib, made so that rescaling
+rendered images (`encoder_codes`). Two differences from disentanglement_lib, made so that rescaling
 a dimension changes nothing: the beta-VAE score divides each dimension by its standard deviation
-over the data set before the differences (the FactorVAE score does so by definition).
+over the data set before the differences (the FactorVAE score does so by definition), and SAP
+standardises each dimension before its (regularised) linear SVM.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class MetricSizes:
 
     mig_points: int = 10_000
     variance_points: int = 10_000
-    train_points: int = 10_000  # FactorVAE votes / beta-VAE training points
+    train_points: int = 10_000  # FactorVAE votes / beta-VAE and SAP training points
     eval_points: int = 5_000
     batch: int = 64
 
@@ -174,8 +177,28 @@ def beta_vae_score(
     }
 
 
+def sap_score(codes: Codes, grid: FactorGrid, rng: np.random.Generator, sizes: MetricSizes) -> dict[str, Any]:
+    from sklearn.svm import LinearSVC
+
+    train, held = grid.sample_factors(sizes.train_points, rng), grid.sample_factors(sizes.eval_points, rng)
+    z_train, z_held = codes(train), codes(held)
+    centre, spread = z_train.mean(axis=0), z_train.std(axis=0)
+    spread = np.where(spread > 0, spread, 1.0)  # standardised, so rescaling a dimension changes nothing
+    z_train, z_held = (z_train - centre) / spread, (z_held - centre) / spread
+    scores = np.zeros((z_train.shape[1], train.shape[1]))  # (D, F): accuracy of dimension d alone on factor f
+    for d in range(z_train.shape[1]):
+        if np.ptp(z_train[:, d]) == 0:
+            continue  # a constant dimension predicts nothing
+        for f in range(train.shape[1]):
+            classifier = LinearSVC(C=0.01, class_weight="balanced").fit(z_train[:, [d]], train[:, f])
+            scores[d, f] = float((classifier.predict(z_held[:, [d]]) == held[:, f]).mean())
+    top = np.sort(scores, axis=0)[::-1]
+    second = top[1] if len(top) > 1 else np.zeros_like(top[0])
+    return {"sap_score": float((top[0] - second).mean())}
+
+
 def disentanglement(codes: Codes, grid: FactorGrid, seed: int = 0, sizes: MetricSizes | None = None) -> dict[str, Any]:
-    """MIG, FactorVAE score and beta-VAE score of `codes` on `grid`; each metric draws from its own
+    """MIG, FactorVAE, beta-VAE and SAP scores of `codes` on `grid`; each metric draws from its own
     seeded stream, so the same seed gives the same samples whatever else runs."""
     sizes = sizes or MetricSizes()
     scale = codes(grid.sample_factors(sizes.variance_points, np.random.default_rng([seed, 0]))).std(axis=0)
@@ -183,5 +206,6 @@ def disentanglement(codes: Codes, grid: FactorGrid, seed: int = 0, sizes: Metric
     result.update(mig(codes, grid, np.random.default_rng([seed, 1]), sizes))
     result.update(factor_vae_score(codes, grid, np.random.default_rng([seed, 2]), sizes, scale))
     result.update(beta_vae_score(codes, grid, np.random.default_rng([seed, 3]), sizes, scale))
+    result.update(sap_score(codes, grid, np.random.default_rng([seed, 4]), sizes))
     result["latent_std"] = [round(float(s), 5) for s in scale]
     return result

@@ -42,6 +42,7 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             (f"MIG ({metrics['factors']})", f"{metrics['mig']:.3f}"),
             ("FactorVAE score", f"{metrics['factor_vae_score']:.3f}"),
             ("beta-VAE score", f"{metrics['beta_vae_score']:.3f}"),
+            ("SAP score", f"{metrics['sap_score']:.3f}"),
         ]
     return rows
 
@@ -77,8 +78,8 @@ def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
 @click.option(
     "--factors",
     is_flag=True,
-    help="Also measure disentanglement against the data set's ground-truth factors (dsprites): MIG, FactorVAE "
-    "score and beta-VAE score.",
+    help="Also measure disentanglement against the data set's ground-truth factors (dsprites): MIG, FactorVAE, "
+    "beta-VAE and SAP scores.",
 )
 @click.option(
     "--out",

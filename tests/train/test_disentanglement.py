@@ -11,7 +11,7 @@ from vaeport.train.disentanglement import MetricSizes, discrete_mutual_informati
 from vaeport.train.dsprites import DSPRITES, factor_values
 
 SIZES = MetricSizes(mig_points=4000, variance_points=4000, train_points=1500, eval_points=800, batch=64)
-KEYS = ("mig", "factor_vae_score", "beta_vae_score")
+KEYS = ("mig", "factor_vae_score", "beta_vae_score", "sap_score")
 VALUES = factor_values(DSPRITES.all_factors()[::97])
 MEAN, STD = VALUES.mean(0), VALUES.std(0)
 
@@ -30,6 +30,7 @@ def test_the_factors_themselves_score_near_one() -> None:
     # MIG's 20 bins cannot hold all 40 orientations or 32 positions: ~0.81 and ~0.86 for those
     assert result["mig"] > 0.85
     assert result["factor_vae_score"] > 0.99 and result["beta_vae_score"] > 0.99
+    assert result["sap_score"] > 0.15  # a linear SVM on one dimension cannot name 40 orientations or 32 positions
 
 
 def test_a_random_rotation_of_the_factors_loses_mig() -> None:
@@ -42,6 +43,7 @@ def test_mixing_every_factor_into_every_dimension_scores_near_chance() -> None:
     result = scores(lambda f: np.concatenate([standardized(f), np.zeros((len(f), 3))], 1) @ mixing)
     assert result["mig"] < 0.05
     assert result["factor_vae_score"] < 0.4 and result["beta_vae_score"] < 0.4  # chance: 0.2
+    assert result["sap_score"] < 0.02
 
 
 def test_permuting_and_rescaling_dimensions_changes_nothing() -> None:
@@ -51,6 +53,7 @@ def test_permuting_and_rescaling_dimensions_changes_nothing() -> None:
     assert moved["mig"] == pytest.approx(base["mig"], abs=1e-12)
     assert moved["factor_vae_score"] == base["factor_vae_score"]
     assert moved["beta_vae_score"] == pytest.approx(base["beta_vae_score"], abs=0.005)
+    assert moved["sap_score"] == pytest.approx(base["sap_score"], abs=0.005)
 
 
 def test_noise_scores_low_and_the_same_seed_gives_the_same_numbers() -> None:
