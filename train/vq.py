@@ -6,9 +6,11 @@ exponential moving averages (their appendix; sonnet's VectorQuantizerEMA) instea
 - The gradient passes straight through the quantization: the decoder's input is
   z_e + (z_q - z_e).detach(); the encoder is pulled toward its codes by the commitment loss
   beta * |z_e - sg(z_q)|^2.
-- Codes that go unused (their moving count below `dead_below` images per step) restart at encoder
-  outputs of the current batch, drawn with the caller's generator, so a resumed run restarts the
-  same codes as an uninterrupted one.
+- Codes that go unused (their moving count below `dead_below` vectors per step; Jukebox's rule)
+  restart at encoder outputs of the current batch, drawn with the caller's generator, so a resumed
+  run restarts the same codes as an uninterrupted one. Every code starts with a count of 1, so
+  the ones the first batches do not use start over on encoder outputs: a data-driven
+  initialisation.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class VectorQuantizerEMA(nn.Module):
     """K codes of dimension D, their centres the moving averages of the encoder outputs assigned
     to them."""
 
-    def __init__(self, num_codes: int, dim: int, decay: float = DECAY, dead_below: float = 0.01) -> None:
+    def __init__(self, num_codes: int, dim: int, decay: float = DECAY, dead_below: float = 1.0) -> None:
         super().__init__()
         if isinstance(num_codes, bool) or not isinstance(num_codes, int) or num_codes < 2:
             raise InputError(f"expected a codebook of at least 2 codes, got {num_codes!r}")

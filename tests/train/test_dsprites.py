@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,3 +87,11 @@ def test_the_data_set_is_the_whole_grid_split_by_seed() -> None:
     other = load_dataset("dsprites", image_size=16, seed=4)
     assert not np.array_equal(other.test_labels, data.test_labels)
     assert FACTOR_SIZES[0] == len(data.classes)
+
+
+def test_the_docs_snippet_runs() -> None:
+    page = (Path(__file__).resolve().parents[2] / "docs" / "disentanglement.md").read_text()
+    code = page.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(code, "docs/disentanglement.md", "exec"), namespace)
+    assert namespace["images"].shape == (1000, 1, 64, 64) and namespace["values"].shape == (1000, 5)

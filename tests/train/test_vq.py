@@ -35,7 +35,7 @@ def test_nearest_codes_match_brute_force() -> None:
 
 def test_the_moving_averages_find_the_clusters_and_restarts_revive_dead_codes() -> None:
     torch.manual_seed(0)
-    vq = VectorQuantizerEMA(4, 2, decay=0.9).train()
+    vq = VectorQuantizerEMA(8, 2, decay=0.9).train()
     vq.codebook.fill_(50.0)  # every code far from the data: all but one are dead at the start
     vq.code_sum.fill_(50.0)
     g = torch.Generator().manual_seed(1)
@@ -44,7 +44,7 @@ def test_the_moving_averages_find_the_clusters_and_restarts_revive_dead_codes() 
     centres = clustered()[1]
     error = torch.cdist(centres, vq.codebook).min(1).values
     assert error.max() < 0.3  # each cluster has a code at its centre
-    assert out.perplexity > 3.5  # and all four are used about equally
+    assert out.perplexity > 3.5  # and the four clusters are all in use
 
 
 def test_restarts_are_reproducible_from_the_generator() -> None:
