@@ -97,6 +97,7 @@ def run_one(name: str, seed: int, args: argparse.Namespace, sizes: MetricSizes) 
         "mig_per_factor": metrics["mig_per_factor"],
         "factor_vae_score": metrics["factor_vae_score"],
         "beta_vae_score": metrics["beta_vae_score"],
+        "sap_score": metrics.get("sap_score"),
         "total_correlation": result["total_correlation"],
         "mean_abs_correlation": result["mean_abs_correlation"],
         "recon": result["test_recon"],
@@ -127,6 +128,7 @@ def curve(name: str, seed: int, epochs: int, args: argparse.Namespace, sizes: Me
             "mig": metrics["mig"],
             "factor_vae_score": metrics["factor_vae_score"],
             "beta_vae_score": metrics["beta_vae_score"],
+            "sap_score": metrics.get("sap_score"),
             "total_correlation": result["total_correlation"],
             "recon": result["test_recon"],
         }

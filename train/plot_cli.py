@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,10 @@ def main(
             f"{path}: expected an unconditional model (draw a conditional one with --conditional), got one with classes"
         )
     data = load_test_data(info["dataset"], data_dir or info["data_dir"], info["image_size"], info["seed"] or 0)
+    if data.factors is not None:  # a factor grid's test split is in grid order: any prefix is one corner of it
+        order = np.random.default_rng(0).permutation(len(data.test))
+        labels = None if data.test_labels is None else data.test_labels[order]
+        data = replace(data, test=data.test[order], test_labels=labels)
     test = unit_images(data.test[: max(points, 16)])
     if traverse and base_image >= len(test):
         raise InputError(
