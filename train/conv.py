@@ -28,9 +28,9 @@ def stage_sizes(height: int, width: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def stage_channels(config: ModelConfig, stages: int) -> list[int]:
+def stage_channels(hidden: tuple[int, ...], stages: int) -> list[int]:
     """Channels of each stage: `hidden`, its last entry repeated when more stages are needed."""
-    return [config.hidden[min(i, len(config.hidden) - 1)] for i in range(stages)]
+    return [hidden[min(i, len(hidden) - 1)] for i in range(stages)]
 
 
 def extra_convs(channels: int, config: ModelConfig) -> list[nn.Module]:
@@ -49,7 +49,7 @@ class ConvEncoder(nn.Module):
         super().__init__()
         c, h, w = config.image_shape
         sizes = stage_sizes(h, w)
-        channels = stage_channels(config, len(sizes) - 1)
+        channels = stage_channels(config.hidden, len(sizes) - 1)
         layers: list[nn.Module] = []
         for c_in, c_out in zip([c, *channels[:-1]], channels, strict=True):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), activation(config.activation)]
@@ -79,7 +79,7 @@ class ConvDecoder(nn.Module):
         super().__init__()
         c, h, w = config.image_shape
         self.sizes = stage_sizes(h, w)
-        channels = stage_channels(config, len(self.sizes) - 1)
+        channels = stage_channels(config.hidden, len(self.sizes) - 1)
         self.bottom = (channels[-1], *self.sizes[-1])
         self.project = nn.Sequential(
             nn.Linear(config.latent_dim, channels[-1] * self.sizes[-1][0] * self.sizes[-1][1]),

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaeport.train.conv import stage_sizes
+from vaeport.train.conv import stage_channels, stage_sizes
 from vaeport.train.layers import activation
 from vaeport.train.loss import reconstruction_nll
 from vaeport.train.vq import Quantized, VectorQuantizerEMA
@@ -26,7 +26,7 @@ class GridEncoder(nn.Module):
     def __init__(self, image_shape: tuple[int, int, int], hidden: tuple[int, ...], code_dim: int, act: str) -> None:
         super().__init__()
         c, h, w = image_shape
-        channels = [hidden[min(i, len(hidden) - 1)] for i in range(len(stage_sizes(h, w)) - 1)]
+        channels = stage_channels(hidden, len(stage_sizes(h, w)) - 1)
         layers: list[nn.Module] = []
         for c_in, c_out in zip([c, *channels[:-1]], channels, strict=True):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), activation(act)]
@@ -46,7 +46,7 @@ class GridDecoder(nn.Module):
         super().__init__()
         c, h, w = image_shape
         self.sizes = stage_sizes(h, w)
-        channels = [hidden[min(i, len(hidden) - 1)] for i in range(len(self.sizes) - 1)]
+        channels = stage_channels(hidden, len(self.sizes) - 1)
         self.bottom = nn.Sequential(nn.Conv2d(code_dim, channels[-1], 3, padding=1), activation(act))
         self.convs = nn.ModuleList(
             nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out in zip(channels[:0:-1], channels[-2::-1], strict=True)
