@@ -49,11 +49,12 @@ def role_feeds(inputs: IO, examples: Examples, n: int, rng: np.random.Generator)
     order = rng.permutation(len(examples.images)) if ENCODER_INPUT in names else None
     for name in names:
         if name == ENCODER_INPUT:
-            feeds[name] = unit_images(batch_of(examples.images[order], n))
+            # only the n images drawn are read (a data set may be large, or uint8: scaled before the cast)
+            feeds[name] = batch_of(unit_images(examples.images[order[:n]]), n)
         elif name == LABEL_INPUT and order is not None:
             if examples.labels is None:
                 raise ExportError("expected the test images' labels for a conditional model, got none")
-            feeds[name] = batch_of(examples.labels[order], n, np.int64)
+            feeds[name] = batch_of(examples.labels[order[:n]], n, np.int64)
         elif name == LABEL_INPUT:
             feeds[name] = rng.integers(0, examples.classes, n).astype(np.int64)
         elif name in (DECODER_INPUT, NOISE_INPUT):  # latents, or a prior's noise: seeded N(0, I)
