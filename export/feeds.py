@@ -5,8 +5,9 @@ the fp16/int8 checks, `make parity` (parity matrix, compatibility matrix, onnxru
 Inputs are made by name, from the role's I/O in the model's family (runtime/families.py):
 `x` are real test images (a seeded draw), `y` their own labels where the graph also takes images,
 else seeded labels of every class, `z` (latents) and `eps` (a prior's noise) seeded standard
-normals. A graph role with another input
-adds its rule here.
+normals; a VQ-VAE's `codes` seeded codebook indices, its step's `token` a code or the start token,
+`position` one position of the grid and `past_k`/`past_v` seeded standard normals (the prior's
+key/value buffers). A graph role with another input adds its rule here.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ import numpy as np
 
 from vaeport.runtime.errors import ExportError
 from vaeport.runtime.families import IO
-from vaeport.runtime.files import DECODER_INPUT, ENCODER_INPUT, LABEL_INPUT, NOISE_INPUT
+from vaeport.runtime.files import (
+    CODES,
+    DECODER_INPUT,
+    ENCODER_INPUT,
+    LABEL_INPUT,
+    NOISE_INPUT,
+    PAST_INPUTS,
+    POSITION_INPUT,
+    TOKEN_INPUT,
+)
 from vaeport.runtime.inputs import unit_images
 
 Feeds = dict[str, np.ndarray]  # input name -> array, in the graph's input order
@@ -40,11 +50,13 @@ class Examples:
     latent_dim: int
     labels: np.ndarray | None = None
     classes: int = 0
+    codebook_size: int = 0  # a VQ-VAE's K (0: not one)
 
 
 def role_feeds(inputs: IO, examples: Examples, n: int, rng: np.random.Generator) -> Feeds:
     """n rows of every input of one graph (its I/O spec `inputs`), drawn from `rng`."""
     names = [name for name, _ in inputs]
+    shapes = dict(inputs)
     feeds: Feeds = {}
     order = rng.permutation(len(examples.images)) if ENCODER_INPUT in names else None
     for name in names:
@@ -59,9 +71,22 @@ def role_feeds(inputs: IO, examples: Examples, n: int, rng: np.random.Generator)
             feeds[name] = rng.integers(0, examples.classes, n).astype(np.int64)
         elif name in (DECODER_INPUT, NOISE_INPUT):  # latents, or a prior's noise: seeded N(0, I)
             feeds[name] = rng.standard_normal((n, examples.latent_dim), dtype=np.float32)
+        elif name == CODES:
+            feeds[name] = rng.integers(0, examples.codebook_size, sized(shapes[name], n)).astype(np.int64)
+        elif name == TOKEN_INPUT:  # a code, or the start token K
+            feeds[name] = rng.integers(0, examples.codebook_size + 1, n).astype(np.int64)
+        elif name == POSITION_INPUT:  # a position of the grid: the buffers' length is their 4th size
+            feeds[name] = rng.integers(0, shapes[PAST_INPUTS[0]][3], 1).astype(np.int64)
+        elif name in PAST_INPUTS:
+            feeds[name] = rng.standard_normal(sized(shapes[name], n), dtype=np.float32)
         else:
             raise ExportError(f"no rule to make seeded inputs for a graph input named {name!r}")
     return feeds
+
+
+def sized(shape: list[Any], n: int) -> tuple[int, ...]:
+    """A spec's shape with its batch axis "N" set to n."""
+    return tuple(n if dim == "N" else int(dim) for dim in shape)
 
 
 def seeded_feeds(roles: dict[str, IO], examples: Examples, batch: int, rng: np.random.Generator) -> dict[str, Feeds]:

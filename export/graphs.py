@@ -37,10 +37,13 @@ def to_onnx(
     input_names: tuple[str, ...],
     output_names: tuple[str, ...],
     opset: int,
+    batch_axes: tuple[int | None, ...] | None = None,
 ) -> bytes:
     """One module -> serialized ModelProto with a dynamic batch axis named N shared by every
-    input, at `opset` (18-23 straight from torch's exporter; 13 through the legacy rewrite of the
-    opset-18 export)."""
+    input (axis 0 unless `batch_axes` gives each input's, None for an input without one), at
+    `opset` (18-23 straight from torch's exporter; 13 through the legacy rewrite of the opset-18
+    export)."""
+    axes = batch_axes if batch_axes is not None else tuple(0 for _ in examples)
     legacy = opset == LEGACY_OPSET
     module.eval()
     captured = io.StringIO()
@@ -60,7 +63,7 @@ def to_onnx(
                 opset_version=EXPORT_OPSETS.start if legacy else opset,
                 input_names=list(input_names),
                 output_names=list(output_names),
-                dynamic_shapes=tuple({0: batch} for _ in examples),
+                dynamic_shapes=tuple(None if axis is None else {axis: batch} for axis in axes),
                 verbose=False,
             )
     except Exception as exc:
@@ -73,16 +76,16 @@ def to_onnx(
 
 
 def portable(model: onnx.ModelProto) -> bytes:
-    """The serialized graph as it is written: the batch axis named N on every tensor whose first
-    size is not fixed (code generators that need named dims refuse `unk__0`), and stamped with the
+    """The serialized graph as it is written: the batch axis named N wherever a size is not fixed
+    (code generators that need named dims refuse `unk__0`), and stamped with the
     lowest IR version its opsets allow (torch's exporter stamps the newest, which older runtimes
     refuse though they run every op: IR 10 vs 9 for opset 20 kept onnxruntime 1.17 out)."""
     model = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     graph = model.graph
     for value in (*graph.input, *graph.output, *graph.value_info):
-        dims = value.type.tensor_type.shape.dim
-        if len(dims) and not dims[0].HasField("dim_value"):
-            dims[0].dim_param = BATCH_DIM
+        for dim in value.type.tensor_type.shape.dim:
+            if not dim.HasField("dim_value"):
+                dim.dim_param = BATCH_DIM
     model.ir_version = onnx.helper.find_min_ir_version_for(list(model.opset_import), ignore_unknown=True)
     return model.SerializeToString(deterministic=True)
 
@@ -127,6 +130,7 @@ def export_role(model: VAE, role: str, opset: int) -> bytes:
         tuple(name for name, _ in inputs),
         tuple(name for name, _ in outputs),
         opset,
+        tuple(shape.index("N") if "N" in shape else None for _, shape in inputs),
     )
 
 

@@ -8,12 +8,13 @@ import onnx
 
 from vaeport.export.graphs import io_specs
 from vaeport.export.targets import Target
-from vaeport.runtime.files import FORMAT_NAME, FORMAT_VERSION, LEARNED_PRIOR_FORMAT_VERSION
+from vaeport.runtime.files import FORMAT_NAME, FORMAT_VERSION, LEARNED_PRIOR_FORMAT_VERSION, VQ_FORMAT_VERSION
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.train.config import TrainConfig
 from vaeport.train.datasets import portable_dataset
 from vaeport.train.run_folder import package_versions
 from vaeport.train.vae import VAE
+from vaeport.train.vqvae import VQVAE
 
 CURVE_KEYS = ("epoch", "train_recon", "train_kl", "test_recon", "test_kl", "test_neg_elbo")
 
@@ -45,7 +46,7 @@ def build_manifest(
     scale = model.scale()
     return {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION if model.config.prior == "normal" else LEARNED_PRIOR_FORMAT_VERSION,
+        "format_version": format_version(model),
         "name": name,
         "image": {"channels": c, "height": h, "width": w, "dtype": "float32", "value_range": [0.0, 1.0]},
         "model": {
@@ -60,10 +61,10 @@ def build_manifest(
                 "hidden": list(model.config.hidden),
                 "activation": model.config.activation,
                 "depth": model.config.depth,
-                "encoder_parameters": parameter_count(model.encoder),
-                "decoder_parameters": parameter_count(model.decoder),
+                **parameter_counts(model),
                 **prior_architecture(model),
             },
+            **codes_section(model),
         },
         "classes": list(model.config.classes) if model.conditional else None,
         "class_counts": None if class_counts is None else [int(c) for c in class_counts],
@@ -84,14 +85,54 @@ def build_manifest(
     }
 
 
+def format_version(model: VAE) -> int:
+    """The lowest format version that describes the model (older runtimes refuse what they cannot run)."""
+    if model.config.kind == "vqvae":
+        return VQ_FORMAT_VERSION
+    return FORMAT_VERSION if model.config.prior == "normal" else LEARNED_PRIOR_FORMAT_VERSION
+
+
+def parameter_counts(model: Any) -> dict[str, int]:
+    if isinstance(model, VQVAE):
+        return {
+            "encoder_parameters": parameter_count(model.autoencoder.encoder),
+            "decoder_parameters": parameter_count(model.autoencoder.decoder),
+        }
+    return {"encoder_parameters": parameter_count(model.encoder), "decoder_parameters": parameter_count(model.decoder)}
+
+
+def codes_section(model: Any) -> dict[str, Any]:
+    """A VQ-VAE's code grid, codebook size and its prior's key/value buffer shape (what its graphs'
+    I/O is checked against), else nothing."""
+    if not isinstance(model, VQVAE):
+        return {}
+    return {
+        "code_grid": list(model.grid),
+        "codebook_size": model.config.codebook_size,
+        "prior_cache": list(model.prior.cache_shape),
+    }
+
+
 def prior_architecture(model: VAE) -> dict[str, Any]:
     """A learned prior's settings and size (nothing for N(0, I))."""
+    if isinstance(model, VQVAE):
+        c = model.config
+        return {
+            "prior": {"type": "causal transformer", "width": c.prior_width, "layers": c.prior_layers,
+                      "heads": c.prior_heads},
+            "prior_parameters": parameter_count(model.prior),
+        }
     if model.config.prior == "normal":
         return {}
     return {
         "prior": {"layers": model.config.flow_layers, "hidden": model.config.flow_hidden},
         "prior_parameters": parameter_count(model.prior),
     }
+
+
+def curve_value(row: dict[str, Any], key: str) -> Any:
+    value = row[key]
+    return value if key == "epoch" or value is None else round(value, 4)
 
 
 def training_section(
@@ -112,5 +153,5 @@ def training_section(
         "epochs_trained": record.get("epochs_trained"),
         "test_neg_elbo": min((row["test_neg_elbo"] for row in history), default=None),
         "checkpoint": record.get("checkpoint"),  # a file name inside the run folder
-        "curves": [{key: round(row[key], 4) if key != "epoch" else row[key] for key in CURVE_KEYS} for row in history],
+        "curves": [{key: curve_value(row, key) for key in CURVE_KEYS if key in row} for row in history],
     }

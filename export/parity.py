@@ -27,7 +27,7 @@ from vaeport.export.feeds import Examples, Feeds, seeded_feeds
 from vaeport.runtime.distributions import DiagonalGaussian, StandardNormal
 from vaeport.runtime.errors import InputError
 from vaeport.runtime.families import model_roles
-from vaeport.runtime.files import ENCODER_INPUT
+from vaeport.runtime.files import CODES, ENCODER_INPUT, LABEL_INPUT
 from vaeport.runtime.graph import Graph
 from vaeport.runtime.sampling import posterior_noise
 from vaeport.runtime.session import SessionSettings
@@ -143,7 +143,8 @@ def model_examples(model: VAE, images: np.ndarray, labels: np.ndarray | None) ->
     """`images` (with their `labels` for a conditional model) as the checks' Examples."""
     if model.conditional and labels is None:
         raise InputError("expected the test images' labels for a conditional model's parity gate, got none")
-    return Examples(images, model.config.latent_dim, labels if model.conditional else None, model.config.num_classes)
+    k = model.config.codebook_size if model.config.kind == "vqvae" else 0
+    return Examples(images, model.config.latent_dim, labels if model.conditional else None, model.config.num_classes, k)
 
 
 def torch_outputs(model: VAE, feeds: dict[str, Feeds]) -> dict[str, list[np.ndarray]]:
@@ -189,6 +190,8 @@ def run_gate(
             checks.append(random_path_check(model, opened["encoder"], opened["decoder"], largest, seed, tol))
         if "prior_sample" in opened:
             checks.append(flow_check(model, opened["prior_sample"], opened["prior_log_prob"], rng))
+        if "prior_step" in opened:
+            checks += vq_sampling_checks(model, opened["prior_step"], opened["prior"], rng, tol)
     return {
         "tolerance": {**asdict(tol), "rule": "|onnx - torch| <= atol + rtol * |torch|"},
         "batch_sizes": list(batch_sizes),
@@ -244,6 +247,42 @@ def flow_check(model: VAE, sample: Graph, log_prob: Graph, rng: np.random.Genera
         against="log N(eps) - log|det J| (torch)",
         batch=len(eps),
     )
+
+
+@torch.no_grad()
+def vq_sampling_checks(
+    model: Any, step: Graph, prior: Graph, rng: np.random.Generator, tol: Tolerance
+) -> list[dict[str, Any]]:
+    """A VQ-VAE's sampling path: from the same uniforms, the runtime's sampler (numpy draws over
+    the prior_step graph) gives exactly the codes torch's sampler gives, and the logits of each
+    step equal the whole-grid prior graph's on the codes drawn (the cache is one computation with
+    the grid, not an approximation of it)."""
+    from vaeport.runtime.vq_sampling import CodeShape, sample_codes
+    from vaeport.train.ar_prior import sample_codes as torch_sample_codes
+
+    n, length, k = REFERENCE_BATCH, model.prior.length, model.config.codebook_size
+    uniforms = rng.random((n, length))
+    labels = rng.integers(0, model.config.num_classes, n).astype(np.int64) if model.conditional else None
+    shape = CodeShape(model.grid, k, model.prior.cache_shape)
+    logits = np.empty((n, length, k), dtype=np.float32)
+    codes = sample_codes(lambda feeds: step.session.run(step.outputs, feeds), shape, uniforms, labels, 1.0, logits)
+    torch_labels = None if labels is None else torch.from_numpy(labels)
+    expected = torch_sample_codes(model.prior, torch.from_numpy(uniforms), torch_labels).numpy()
+    mismatched = int((expected != codes).sum())
+    same_codes = {
+        "graph": "prior_step",
+        "output": "codes",
+        "against": "torch sample_codes (same uniforms)",
+        "batch": n,
+        "max_abs": float(np.abs(expected - codes).max()),
+        "mean_abs": float(mismatched / codes.size),
+        "passed": mismatched == 0,
+        **({} if mismatched == 0 else {"error": f"{mismatched} of {codes.size} codes differ"}),
+    }
+    feeds = {CODES: codes} if labels is None else {CODES: codes, LABEL_INPUT: labels}
+    grid = prior.run(feeds)[0].reshape(n, length, k)
+    consistent = compare(grid, logits, tol, graph="prior_step+prior", output="logits", against="prior", batch=n)
+    return [same_codes, consistent]
 
 
 def failures(report: dict[str, Any]) -> list[str]:

@@ -18,6 +18,7 @@ import numpy as np
 from vaeport.runtime.distributions import Posterior, posterior
 from vaeport.runtime.errors import ModelFolderError
 from vaeport.runtime.files import (
+    CODES,
     DECODER_INPUT,
     DECODER_OUTPUT,
     ENCODER_INPUT,
@@ -25,8 +26,13 @@ from vaeport.runtime.files import (
     ENCODER_OUTPUTS_VAE,
     LABEL_INPUT,
     LOG_PROB_OUTPUT,
+    LOGITS_OUTPUT,
     NOISE_INPUT,
+    PAST_INPUTS,
+    POSITION_INPUT,
     PRIOR_SAMPLE_OUTPUT,
+    STEP_OUTPUTS,
+    TOKEN_INPUT,
 )
 
 IO = list[tuple[str, list[Any]]]  # (name, shape with "N" for the batch axis) per input or output
@@ -39,6 +45,9 @@ class Shapes:
     image_shape: tuple[int, int, int]
     latent_dim: int
     conditional: bool
+    code_grid: tuple[int, int] = (0, 0)  # a VQ-VAE's (h, w) grid of codes
+    codebook_size: int = 0  # ... its K codes
+    prior_cache: tuple[int, int, int, int] = (0, 0, 0, 0)  # ... its prior's (layers, heads, h*w, head_dim)
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,28 @@ DECODER = Role(
     "decoder",
     lambda s: ([(DECODER_INPUT, ["N", s.latent_dim]), *label_input(s)], [(DECODER_OUTPUT, ["N", *s.image_shape])]),
 )
+
+
+def vq_encoder_io(s: Shapes) -> tuple[IO, IO]:
+    return [(ENCODER_INPUT, ["N", *s.image_shape])], [(CODES, ["N", *s.code_grid])]
+
+
+def vq_decoder_io(s: Shapes) -> tuple[IO, IO]:
+    return [(CODES, ["N", *s.code_grid])], [(DECODER_OUTPUT, ["N", *s.image_shape])]
+
+
+def vq_prior_io(s: Shapes) -> tuple[IO, IO]:
+    """The whole-grid prior: logits of every position given the codes before it."""
+    return [(CODES, ["N", *s.code_grid]), *label_input(s)], [(LOGITS_OUTPUT, ["N", *s.code_grid, s.codebook_size])]
+
+
+def vq_prior_step_io(s: Shapes) -> tuple[IO, IO]:
+    """One position of the prior with the caller's key/value buffers (train/ar_prior.py's `step`)."""
+    layers, heads, length, head_dim = s.prior_cache
+    past = [(name, [layers, "N", heads, length, head_dim]) for name in PAST_INPUTS]
+    inputs = [(TOKEN_INPUT, ["N"]), *label_input(s), (POSITION_INPUT, [1]), *past]
+    outputs = [(LOGITS_OUTPUT, ["N", s.codebook_size]), *((n, [layers, "N", heads, head_dim]) for n in STEP_OUTPUTS)]
+    return inputs, outputs
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,18 @@ FAMILIES: dict[str, Family] = {
         False,
         lambda out: posterior(out[0], None),
         "plain autoencoder baseline: deterministic code, no KL",
+    ),
+    "vqvae": Family(
+        "vqvae",
+        (
+            Role("encoder", vq_encoder_io),
+            Role("decoder", vq_decoder_io),
+            Role("prior", vq_prior_io),
+            Role("prior_step", vq_prior_step_io),
+        ),
+        False,
+        lambda out: posterior(out[0], None),  # the code grid, a point
+        "VQ-VAE: a grid of codebook indices, an autoregressive prior over them",
     ),
 }
 

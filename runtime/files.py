@@ -11,7 +11,8 @@ MODEL_CARD_FILE = "MODEL_CARD.md"
 FORMAT_NAME = "vaeport-model"
 FORMAT_VERSION = 2  # what vae-export writes (2 adds `classes` and `inputs`: conditional models)
 LEARNED_PRIOR_FORMAT_VERSION = 3  # ... for a model with a learned prior (its prior graphs; older runtimes refuse it)
-SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)  # what the runtime reads: every version vaeport has written
+VQ_FORMAT_VERSION = 4  # ... for a VQ-VAE (model.kind vqvae: discrete codes, an autoregressive prior)
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3, 4)  # what the runtime reads: every version vaeport has written
 
 # Graph input/output names.
 ENCODER_INPUT = "x"
@@ -23,6 +24,13 @@ LABEL_INPUT = "y"  # a conditional model's class index, int64 [N], into both gra
 NOISE_INPUT = "eps"  # prior_sample: the runtime's seeded noise [N,D]
 PRIOR_SAMPLE_OUTPUT = "z"
 LOG_PROB_OUTPUT = "log_prob"  # prior_log_prob: log p(z) [N]
+# A VQ-VAE's graphs (runtime/vqvae.py)
+CODES = "codes"  # code grids [N,h,w] int64: the encoder's output, the decoder's and the prior's input
+LOGITS_OUTPUT = "logits"  # prior: [N,h,w,K] at every position; prior_step: [N,K] at one
+TOKEN_INPUT = "token"  # prior_step: the code drawn at the previous position [N] (K: the start token)
+POSITION_INPUT = "position"  # prior_step: the position computed [1] int64
+PAST_INPUTS = ("past_k", "past_v")  # prior_step: keys and values of the positions so far [L,N,H,T,d]
+STEP_OUTPUTS = ("k", "v")  # prior_step: this position's keys and values [L,N,H,d]
 
 
 def graph_file(role: str, variant: str = "fp32") -> str:

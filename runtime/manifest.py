@@ -14,7 +14,7 @@ from typing import Any
 from vaeport.runtime.distributions import DEFAULT_PRIOR, PRIORS
 from vaeport.runtime.errors import ModelFolderError
 from vaeport.runtime.families import FAMILIES, IO, PRIOR_ROLES, Family, Shapes, family, find_role, model_role_names
-from vaeport.runtime.files import FORMAT_NAME, MANIFEST_FILE, SUPPORTED_FORMAT_VERSIONS, VARIANTS
+from vaeport.runtime.files import FORMAT_NAME, MANIFEST_FILE, SUPPORTED_FORMAT_VERSIONS, VARIANTS, VQ_FORMAT_VERSION
 from vaeport.runtime.hashing import sha256_bytes
 from vaeport.runtime.onnx_scan import external_locations
 from vaeport.runtime.scoring import Calibration
@@ -146,8 +146,38 @@ class Manifest:
 
     def expected_io(self, role: str) -> tuple[IO, IO]:
         """(inputs, outputs) that the graph of `role` must have, from the image shape and latent_dim."""
-        shapes = Shapes(self.image_shape, self.latent_dim, self.classes is not None)
-        return find_role(self.kind, self.prior, role).io(shapes)
+        return find_role(self.kind, self.prior, role).io(self.shapes)
+
+    @property
+    def shapes(self) -> Shapes:
+        """What the graphs' I/O depends on: the image shape, latent size, classes and (a VQ-VAE) codes."""
+        model = self.data["model"]
+        if self.kind != "vqvae":
+            return Shapes(self.image_shape, self.latent_dim, self.classes is not None)
+        return Shapes(
+            self.image_shape,
+            self.latent_dim,
+            self.classes is not None,
+            tuple(model["code_grid"]),
+            model["codebook_size"],
+            tuple(model["prior_cache"]),
+        )
+
+
+def positive_ints(value: Any, length: int) -> bool:
+    return isinstance(value, list) and len(value) == length and all(positive_int(v) for v in value)
+
+
+def vq_checks(model: dict[str, Any], version: Any) -> list[tuple[str, Any, bool, str]]:
+    """A VQ-VAE's fields: (field, value, ok, expected) as check_fields reports them."""
+    size = model.get("codebook_size")
+    return [
+        ("format_version", version, version == VQ_FORMAT_VERSION, f"{VQ_FORMAT_VERSION} for a VQ-VAE"),
+        ("model.code_grid", model.get("code_grid"), positive_ints(model.get("code_grid"), 2), "[h, w], positive"),
+        ("model.codebook_size", size, positive_int(size) and size >= 2, "an integer of at least 2"),
+        ("model.prior_cache", model.get("prior_cache"), positive_ints(model.get("prior_cache"), 4),
+         "[layers, heads, positions, head_dim] of positive sizes"),
+    ]
 
 
 def check_fields(path: Path, data: dict[str, Any]) -> None:
@@ -165,6 +195,8 @@ def check_fields(path: Path, data: dict[str, Any]) -> None:
     ]
     for key in ("channels", "height", "width"):
         checks.append((f"image.{key}", image.get(key), positive_int(image.get(key)), "a positive integer"))
+    if model.get("kind") == "vqvae":
+        checks += vq_checks(model, data["format_version"])
     if model.get("likelihood") == "gaussian":
         scale = model.get("gaussian_scale")
         ok = isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0

@@ -6,6 +6,8 @@ be produced on its own (shards on many machines) and still match one unsharded r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 BLOCK = 1024  # latents per generator block
@@ -22,19 +24,42 @@ def standard_normal_block(seed: int, block: int, dim: int) -> np.ndarray:
     return rng.standard_normal((BLOCK, dim), dtype=np.float32)
 
 
-def prior_latents(seed: int, start: int, count: int, dim: int, temperature: float = 1.0) -> np.ndarray:
-    """Latents start .. start+count-1 of the seeded stream, times `temperature`; (count, dim)."""
-    out = np.empty((count, dim), dtype=np.float32)
+def uniform_block(seed: int, block: int, dim: int) -> np.ndarray:
+    """The BLOCK x dim uniforms in [0, 1) (float64) of block `block` under `seed`."""
+    rng = np.random.default_rng([int(seed), int(block)])
+    return rng.random((BLOCK, dim))
+
+
+def seeded_rows(
+    block_of: Callable[[int, int, int], np.ndarray], seed: int, start: int, count: int, dim: int
+) -> np.ndarray:
+    """Rows start .. start+count-1 of the stream whose blocks `block_of(seed, block, dim)` makes."""
+    out: np.ndarray | None = None
     filled = 0
     while filled < count:
         index = start + filled
         block, offset = divmod(index, BLOCK)
         take = min(BLOCK - offset, count - filled)
-        out[filled : filled + take] = standard_normal_block(seed, block, dim)[offset : offset + take]
+        rows = block_of(seed, block, dim)
+        if out is None:
+            out = np.empty((count, dim), dtype=rows.dtype)
+        out[filled : filled + take] = rows[offset : offset + take]
         filled += take
+    return out if out is not None else np.empty((0, dim), dtype=np.float32)
+
+
+def prior_latents(seed: int, start: int, count: int, dim: int, temperature: float = 1.0) -> np.ndarray:
+    """Latents start .. start+count-1 of the seeded stream, times `temperature`; (count, dim)."""
+    out = seeded_rows(standard_normal_block, seed, start, count, dim)
     if temperature != 1.0:
         out *= np.float32(temperature)
     return out
+
+
+def prior_uniforms(seed: int, start: int, count: int, dim: int) -> np.ndarray:
+    """Uniforms in [0, 1) for samples start .. start+count-1 (a VQ-VAE's draws, one column per
+    position); (count, dim) float64, row i depending only on (seed, i)."""
+    return seeded_rows(uniform_block, seed, start, count, dim)
 
 
 def posterior_noise(seed: int, shape: tuple[int, ...]) -> np.ndarray:

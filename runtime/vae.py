@@ -94,6 +94,10 @@ class VAE:
             check_graph_io(manifest, name, role, *graph_io(graph))
             check_label_type(manifest, name, graph)
             opened[role] = graph
+        if manifest.kind == "vqvae":
+            from vaeport.runtime.vqvae import VQVAE  # its module imports this one
+
+            return VQVAE(manifest, opened, variant)
         vae = cls(manifest, opened, variant)
         check_prior(vae)
         return vae
@@ -118,7 +122,7 @@ class VAE:
 
     @property
     def kind(self) -> str:
-        """The model family (the manifest's model.kind): "vae" or "ae"."""
+        """The model family (the manifest's model.kind): "vae", "ae" or "vqvae" (a `VQVAE`)."""
         return self._family.kind
 
     @property

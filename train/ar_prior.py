@@ -156,10 +156,12 @@ class CausalTransformerPrior(nn.Module):
 def draw(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Codes (N,) from logits (N, K) and one uniform in [0, 1) per row: the first code whose
     cumulative probability exceeds the uniform (inverse-CDF sampling, so any runtime given the same
-    uniforms and logits draws the same codes)."""
+    uniforms and logits draws the same codes); temperature 0 takes the most probable code."""
+    if temperature == 0:
+        return logits.argmax(dim=-1)
     probs = torch.softmax(logits.double() / temperature, dim=-1)
     cumulative = torch.cumsum(probs, dim=-1)
-    codes = torch.searchsorted(cumulative, uniforms.double().unsqueeze(1), right=True).squeeze(1)
+    codes = torch.searchsorted(cumulative, uniforms.double().contiguous().unsqueeze(1), right=True).squeeze(1)
     return codes.clamp(max=logits.shape[-1] - 1)
 
 

@@ -22,6 +22,7 @@ OBJECTIVES = ("elbo", "iwae", "iwae-dreg", "btcvae")
 SINGLE_SAMPLE = ("elbo", "btcvae")
 DEVICES = ("cpu", "cuda", "auto")
 DEFAULT_HIDDEN = {"mlp": (400,), "conv": (32, 64, 128)}
+VQ_DEFAULT_HIDDEN = (64, 128)  # --model vqvae: a 28 x 28 image halves twice to its 7 x 7 code grid
 MIN_HOLDOUT = 500  # runtime/scoring.py: 5 images beyond a 1% false-positive threshold
 
 
@@ -48,7 +49,11 @@ class TrainConfig:
     )
     # -- model -------------------------------------------------------------------------------
     kind: str = setting(
-        "vae", "vae, or ae: the plain autoencoder baseline (no KL, deterministic code).", choices=KINDS, flag="model"
+        "vae",
+        "vae; ae: the plain autoencoder baseline (no KL, deterministic code); vqvae: discrete codes (a conv "
+        "encoder to a grid of codebook indices) with an autoregressive prior trained as a second stage.",
+        choices=KINDS,
+        flag="model",
     )
     prior: str = setting(
         DEFAULT_PRIOR,
@@ -63,10 +68,12 @@ class TrainConfig:
         "Condition encoder and decoder on the class label (a conditional VAE, Sohn et al. 2015); the "
         "labels come from the data set.",
     )
-    arch: str = setting("mlp", "Encoder/decoder architecture.", choices=ARCHS)
-    latent_dim: int = setting(20, "D, the size of z.", minimum=1)
+    arch: str | None = setting(
+        None, "Encoder/decoder architecture (default mlp; --model vqvae is conv).", choices=ARCHS
+    )
+    latent_dim: int = setting(20, "D, the size of z (--model vqvae: of each code vector).", minimum=1)
     hidden: tuple[int, ...] | None = setting(
-        None, "mlp: hidden widths (default 400); conv: channels per stage (default 32,64,128)."
+        None, "mlp: hidden widths (default 400); conv: channels per stage (default 32,64,128; vqvae 64,128)."
     )
     depth: int = setting(1, "conv: 3x3 convs per stage.", minimum=1)
     activation: str = setting(
@@ -84,6 +91,16 @@ class TrainConfig:
         choices=OBJECTIVES,
     )
     samples: int = setting(1, "Posterior samples per image for --objective iwae and iwae-dreg.", minimum=1)
+    # -- VQ-VAE (--model vqvae) --------------------------------------------------------------
+    codebook_size: int = setting(512, "--model vqvae: K, the codes of the codebook.", minimum=2)
+    commitment: float = setting(0.25, "--model vqvae: weight of the commitment loss |z_e - sg(z_q)|^2.", minimum=0)
+    prior_epochs: int = setting(
+        10, "--model vqvae: epochs of the prior's stage, after --epochs of the autoencoder's.", minimum=1,
+        resumable=True,
+    )
+    prior_width: int = setting(128, "--model vqvae: width of the prior's causal transformer.", minimum=4)
+    prior_layers: int = setting(4, "--model vqvae: transformer blocks of the prior.", minimum=1, maximum=64)
+    prior_heads: int = setting(4, "--model vqvae: attention heads of the prior.", minimum=1)
     # -- optimisation ------------------------------------------------------------------------
     epochs: int = setting(10, "Epochs to train (raise it with --resume to continue).", minimum=1, resumable=True)
     batch_size: int = setting(128, "Images per step.", minimum=1)
@@ -96,8 +113,13 @@ class TrainConfig:
     device: str = setting("cpu", "Where torch trains; auto picks cuda when available.", choices=DEVICES, resumable=True)
 
     def __post_init__(self) -> None:
-        self.hidden = parse_hidden(self.hidden) or DEFAULT_HIDDEN.get(self.arch, (400,))
+        if self.arch is None:
+            self.arch = "conv" if self.kind == "vqvae" else "mlp"
+        hidden = VQ_DEFAULT_HIDDEN if self.kind == "vqvae" else DEFAULT_HIDDEN.get(self.arch, (400,))
+        self.hidden = parse_hidden(self.hidden) or hidden
         check_fields(self)
+        if self.kind == "vqvae":
+            check_vqvae(self)
         if self.prior != DEFAULT_PRIOR and self.kind != "vae":
             raise InputError(
                 f"expected --prior {DEFAULT_PRIOR} with --model {self.kind} (it has no KL to learn a prior through), "
@@ -150,6 +172,10 @@ class TrainConfig:
             prior=self.prior,
             flow_layers=self.flow_layers,
             flow_hidden=self.flow_hidden,
+            codebook_size=self.codebook_size,
+            prior_width=self.prior_width,
+            prior_layers=self.prior_layers,
+            prior_heads=self.prior_heads,
             likelihood=self.likelihood,
             activation=self.activation,
             depth=self.depth,
@@ -158,6 +184,39 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
+
+
+# What --model vqvae has no use for: (field, the value that means "unused", why)
+VQ_UNUSED = (
+    ("prior", DEFAULT_PRIOR, "its prior is the autoregressive one over the codes"),
+    ("beta", 1.0, "it has no KL term to weigh"),
+    ("kl_warmup_epochs", 0.0, "it has no KL term to ramp"),
+    ("objective", "elbo", "it trains on reconstruction + commitment, then the prior's likelihood"),
+    ("samples", 1, "its codes are deterministic"),
+    ("likelihood", "bernoulli", "its bound is in Bernoulli nats"),
+    ("arch", "conv", "its encoder keeps a grid"),
+    ("lr_schedule", "constant", "each of its two stages keeps its learning rate"),
+)
+
+
+def check_vqvae(cfg: TrainConfig) -> None:
+    """Options that do not apply to a VQ-VAE are refused, not ignored; the prior's width must split
+    into its heads."""
+    for name, unused, why in VQ_UNUSED:
+        if getattr(cfg, name) != unused:
+            f = next(f for f in fields(TrainConfig) if f.name == name)
+            raise InputError(
+                f"expected {option_name(f)} {show(unused)} with --model vqvae ({why}), got {show(getattr(cfg, name))}"
+            )
+    if cfg.prior_width % cfg.prior_heads:
+        raise InputError(
+            f"expected --prior-width to be a multiple of --prior-heads ({cfg.prior_heads}), got {cfg.prior_width}"
+        )
+
+
+def total_epochs(cfg: TrainConfig) -> int:
+    """Epochs of every stage: a VQ-VAE's autoencoder, then its prior."""
+    return cfg.epochs + (cfg.prior_epochs if cfg.kind == "vqvae" else 0)
 
 
 def check_btcvae(cfg: TrainConfig) -> None:
@@ -238,6 +297,10 @@ class ModelConfig:
     prior: str = "normal"  # p(z) by name (train/priors.py); "normal" is N(0, I)
     flow_layers: int = 8  # prior "flow": affine coupling layers
     flow_hidden: int = 256  # prior "flow": width of each coupling's network
+    codebook_size: int = 512  # vqvae: K, codes in the codebook
+    prior_width: int = 128  # vqvae: the autoregressive prior's transformer width
+    prior_layers: int = 4  # vqvae: its blocks
+    prior_heads: int = 4  # vqvae: its attention heads
     likelihood: str = "bernoulli"  # p(x|z): "bernoulli" | "gaussian" (learned global scale)
     activation: str = "relu"  # ReLU/LeakyReLU fuse with Conv/Gemm in ONNX Runtime; SiLU does not
     depth: int = 1  # conv: 3x3 convs per stage (1 = just the strided / upsampling one)

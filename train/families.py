@@ -18,6 +18,7 @@ from vaeport.runtime.errors import InputError
 from vaeport.runtime.families import Shapes
 from vaeport.train.config import ModelConfig
 from vaeport.train.vae import VAE, DecoderImage
+from vaeport.train.vqvae import VQVAE, CodesDecoder, CodesEncoder, ConditionalStepPrior, GridPrior, StepPrior
 
 EXAMPLE_BATCH = 2  # export with a batch of 2 so that the batch axis cannot be specialized to 1
 
@@ -76,6 +77,32 @@ PRIOR_TORCH_ROLES: dict[str, dict[str, TorchRole]] = {
     },
 }
 
+def example_codes(model: VQVAE) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(2)
+    return (torch.randint(0, model.config.codebook_size, (EXAMPLE_BATCH, *model.grid), generator=generator),)
+
+
+def example_step(model: VQVAE) -> tuple[torch.Tensor, ...]:
+    """A step's inputs: previous tokens, labels, a position past the start and filled buffers."""
+    generator = torch.Generator().manual_seed(3)
+    layers, heads, length, head_dim = model.prior.cache_shape
+    token = torch.randint(0, model.config.codebook_size + 1, (EXAMPLE_BATCH,), generator=generator)
+    past = [torch.randn(layers, EXAMPLE_BATCH, heads, length, head_dim, generator=generator) for _ in range(2)]
+    return (token, *example_labels(model), torch.tensor([min(3, length - 1)]), *past)
+
+
+def step_prior(model: VQVAE) -> nn.Module:
+    return ConditionalStepPrior(model.prior) if model.conditional else StepPrior(model.prior)
+
+
+VQ_ROLES = {
+    "encoder": TorchRole(lambda model: CodesEncoder(model.autoencoder), lambda model: example_images(model)[:1]),
+    "decoder": TorchRole(lambda model: CodesDecoder(model.autoencoder), example_codes),
+    "prior": TorchRole(lambda model: GridPrior(model.prior), lambda m: (*example_codes(m), *example_labels(m))),
+    "prior_step": TorchRole(step_prior, example_step),
+}
+
+
 @dataclass(frozen=True)
 class TorchFamily:
     """How a family's model is built from its ModelConfig, and its graph roles in export order."""
@@ -87,6 +114,7 @@ class TorchFamily:
 TORCH_FAMILIES: dict[str, TorchFamily] = {
     "vae": TorchFamily(VAE, {"encoder": ENCODER, "decoder": DECODER}),
     "ae": TorchFamily(VAE, {"encoder": ENCODER, "decoder": DECODER}),  # the same module, no posterior noise
+    "vqvae": TorchFamily(VQVAE, VQ_ROLES),
 }
 
 
@@ -108,4 +136,13 @@ def torch_roles(model: VAE) -> dict[str, TorchRole]:
 
 def shapes(model: VAE) -> Shapes:
     """What the roles' I/O depends on, from the model's config."""
+    if isinstance(model, VQVAE):
+        return Shapes(
+            tuple(model.config.image_shape),
+            model.config.latent_dim,
+            model.conditional,
+            model.grid,
+            model.config.codebook_size,
+            model.prior.cache_shape,
+        )
     return Shapes(tuple(model.config.image_shape), model.config.latent_dim, model.conditional)

@@ -18,11 +18,12 @@ import torch
 
 from vaeport.runtime.errors import InputError
 from vaeport.train.checkpoint import LAST
-from vaeport.train.config import TrainConfig, resumed_config
+from vaeport.train.config import TrainConfig, resumed_config, total_epochs
 from vaeport.train.datasets import ImageData, load_run_data
 from vaeport.train.distributed import from_environment
 from vaeport.train.run_folder import Run, check_new_run, prepare_new_run, read_config, read_metrics, write_config
 from vaeport.train.trainer import Trainer
+from vaeport.train.vq_trainer import VQTrainer
 
 EpochCallback = Callable[[dict[str, Any]], None]
 
@@ -83,6 +84,11 @@ def fit(
         torch.set_num_threads(threads)
 
 
+def trainer_for(cfg: TrainConfig) -> type[Trainer]:
+    """The training loop of the config's family: a VQ-VAE's trains its two stages."""
+    return VQTrainer if cfg.kind == "vqvae" else Trainer
+
+
 def check_distributed(cfg: TrainConfig, distributed: bool) -> None:
     """A learned prior's log-density enters the loss outside the model's forward, which DDP does not
     synchronise, and beta-TCVAE's estimator needs the whole batch: multi-process training takes
@@ -90,6 +96,11 @@ def check_distributed(cfg: TrainConfig, distributed: bool) -> None:
     if distributed and cfg.prior != "normal":
         raise InputError(
             f"expected --prior normal under torchrun (DDP), got --prior {cfg.prior}: train it in one process"
+        )
+    if distributed and cfg.kind == "vqvae":
+        raise InputError(
+            "expected --model vae or ae under torchrun (DDP), got --model vqvae (its codebook's moving averages are "
+            "per process): train it in one process"
         )
     if distributed and cfg.objective == "btcvae":
         raise InputError(
@@ -135,7 +146,7 @@ def fit_run(
             print(f"vae-train: training without labels: {note}", file=sys.stderr)
         write_config(out, cfg, data)
     ranks.barrier()
-    Trainer(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch).fit()
+    trainer_for(cfg)(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch).fit()
     return Run(out)
 
 
@@ -143,11 +154,12 @@ def resume_run(config: TrainConfig | None, out: Path, quiet: bool, on_epoch: Epo
     saved, record = read_config(out)
     cfg = saved if config is None else resumed_config(saved, config.to_dict())
     trained = len(read_metrics(out))
-    if cfg.epochs < trained:
+    if total_epochs(cfg) < trained:
         # Stopping "earlier" cannot undo epochs: the record must stay true to what was trained.
+        option = "--epochs + --prior-epochs" if cfg.kind == "vqvae" else "--epochs (TrainConfig.epochs)"
         raise InputError(
-            f"--resume: expected --epochs (TrainConfig.epochs) of at least {trained} (the run in {out} has "
-            f"trained {trained} epochs), got {cfg.epochs}; train a new run for fewer epochs"
+            f"--resume: expected {option} of at least {trained} (the run in {out} has "
+            f"trained {trained} epochs), got {total_epochs(cfg)}; train a new run for fewer epochs"
         )
     cfg = cfg.replace(device=resolve_device(cfg.device))
     if not (out / LAST).is_file():
@@ -157,7 +169,7 @@ def resume_run(config: TrainConfig | None, out: Path, quiet: bool, on_epoch: Epo
     if list(data.image_shape) != shape:
         raise InputError(f"--resume: expected images of shape {shape} as before, got {list(data.image_shape)}")
     check_distributed(cfg, from_environment(torch.device(cfg.device)).enabled)
-    trainer = Trainer(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch)
+    trainer = trainer_for(cfg)(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch)
     trainer.restore(out / LAST)
     trainer.fit()
     if cfg != saved and trainer.dist.is_main:

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.errors import Interrupted, TrainingError
 from vaeport.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
-from vaeport.train.config import TrainConfig
+from vaeport.train.config import TrainConfig, total_epochs
 from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
 from vaeport.train.distributions import DiagonalGaussian, StandardNormal
@@ -166,6 +166,8 @@ class Trainer:
         self.progress = Progress()
         n = len(self.train_x)
         self.steps_per_epoch = math.ceil(n / cfg.batch_size)
+        self.epochs = total_epochs(cfg)  # of every stage (a VQ-VAE trains its prior after its autoencoder)
+        self.batch_index = torch.empty(0, dtype=torch.int64)  # the training images of the step in progress
 
     # -- checkpoints -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -206,13 +208,13 @@ class Trainer:
         cfg, p = self.cfg, self.progress
         total_steps = cfg.epochs * self.steps_per_epoch
         with stop_requests() as stop:
-            while p.epoch < cfg.epochs:
+            while p.epoch < self.epochs:
                 self.data_rng.set_state(self.epoch_start_rng)
                 perm = torch.randperm(len(self.train_x), generator=self.data_rng).to(self.device)
                 bar = tqdm(
                     total=self.steps_per_epoch,
                     initial=p.step,
-                    desc=f"epoch {p.epoch + 1}/{cfg.epochs}",
+                    desc=f"epoch {p.epoch + 1}/{self.epochs}",
                     unit="batch",
                     disable=not (self.show_progress and watched()),
                     leave=False,
@@ -245,6 +247,7 @@ class Trainer:
                     group["lr"] = learning_rate(cfg, global_step, total_steps)
             idx = perm[p.step * cfg.batch_size : (p.step + 1) * cfg.batch_size]
             part = self.dist.part(len(idx))
+            self.batch_index = idx[part]
             x = unit_tensor(self.train_x.index_select(0, idx[part]))  # (b, C, H, W): this rank's part
             y = None if self.train_y is None else self.train_y.index_select(0, idx[part])
             weight = kl_weight(cfg, global_step, self.steps_per_epoch)
@@ -321,12 +324,13 @@ class Trainer:
         z = DiagonalGaussian(mean, log_var).sample(eps)  # the z the decoder saw, for the learned prior's KL
         return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale(), self.model.prior, z)
 
-    def end_epoch(self) -> None:
+    def epoch_row(self) -> dict[str, Any]:
+        """The metrics row of the epoch just trained, with its test evaluation."""
         cfg, p = self.cfg, self.progress
         eval_started = time.perf_counter()
         eval_rng = torch.Generator(self.device).manual_seed(cfg.seed + EVAL_SEED_OFFSET)
         test = neg_elbo(self.model, self.test_x, self.test_y, cfg.eval_batch_size, eval_rng)
-        row = {
+        return {
             "epoch": p.epoch + 1,
             "train_loss": p.loss_sum / p.seen,
             "train_recon": p.recon_sum / p.seen,
@@ -340,9 +344,25 @@ class Trainer:
             "seconds": p.train_seconds,
             "eval_seconds": time.perf_counter() - eval_started,
         }
-        is_best = test["neg_elbo"] < p.best
+
+    def epoch_line(self, row: dict[str, Any]) -> str:
+        """The line printed after an epoch."""
+        if self.model.variational:
+            parts = f"recon {row['test_recon']:.2f} + KL {row['test_kl']:.2f}"
+            test = f"test -ELBO {row['test_neg_elbo']:.2f} ({parts})"
+        else:  # a plain autoencoder has no ELBO: its loss is the reconstruction NLL
+            test = f"test reconstruction NLL {row['test_recon']:.2f}"
+        return (
+            f"epoch {row['epoch']}/{self.epochs}  train loss {row['train_loss']:.2f}  {test}  "
+            f"{row['images_per_second']:.0f} img/s"
+        )
+
+    def end_epoch(self) -> None:
+        p = self.progress
+        row = self.epoch_row()
+        is_best = row["test_neg_elbo"] < p.best
         p.history.append(row)
-        p.best = min(p.best, test["neg_elbo"])
+        p.best = min(p.best, row["test_neg_elbo"])
         p.epoch += 1
         p.step = 0
         p.loss_sum = p.recon_sum = p.kl_sum = p.train_seconds = 0.0
@@ -355,13 +375,4 @@ class Trainer:
         if self.on_epoch is not None and self.dist.is_main:
             self.on_epoch(dict(row))
         if self.show_progress:
-            if self.model.variational:
-                parts = f"recon {row['test_recon']:.2f} + KL {row['test_kl']:.2f}"
-                test = f"test -ELBO {row['test_neg_elbo']:.2f} ({parts})"
-            else:  # a plain autoencoder has no ELBO: its loss is the reconstruction NLL
-                test = f"test reconstruction NLL {row['test_recon']:.2f}"
-            line = (
-                f"epoch {row['epoch']}/{cfg.epochs}  train loss {row['train_loss']:.2f}  {test}  "
-                f"{row['images_per_second']:.0f} img/s"
-            )
-            tqdm.write(line, file=sys.stderr)
+            tqdm.write(self.epoch_line(row), file=sys.stderr)

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaeport.train.ar_prior import CausalTransformerPrior
+from vaeport.train.config import ModelConfig
 from vaeport.train.conv import stage_channels, stage_sizes
 from vaeport.train.layers import activation
 from vaeport.train.loss import reconstruction_nll
@@ -109,3 +111,94 @@ def vq_loss(
     recon = reconstruction_nll(logits, x, likelihood).mean()
     per_image = quantized.commitment * (quantized.z_q[0].numel())
     return recon + commitment * per_image, recon, quantized
+
+
+class VQVAE(nn.Module):
+    """A VQ-VAE as vaeport trains and exports it: the autoencoder (stage one) and the autoregressive
+    prior over its code grid (stage two, class-conditional for a conditional model)."""
+
+    variational = False  # no posterior density: the codes are a deterministic function of x
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.autoencoder = VQAutoencoder(
+            config.image_shape, config.hidden, config.codebook_size, config.latent_dim, config.activation
+        )
+        self.prior = CausalTransformerPrior(
+            config.codebook_size,
+            self.autoencoder.grid,
+            config.num_classes,
+            config.prior_width,
+            config.prior_layers,
+            config.prior_heads,
+        )
+
+    @property
+    def conditional(self) -> bool:
+        """The prior takes the class; the encoder and the decoder never do."""
+        return self.config.conditional
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        return tuple(self.autoencoder.grid)  # type: ignore[return-value]
+
+    def scale(self) -> None:
+        """No Gaussian likelihood scale (the VAE's interface)."""
+        return None
+
+
+class CodesEncoder(nn.Module):
+    """The encoder graph: images -> code grids (N, h, w) int64."""
+
+    def __init__(self, autoencoder: VQAutoencoder) -> None:
+        super().__init__()
+        self.autoencoder = autoencoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.autoencoder.encode(x)
+
+
+class CodesDecoder(nn.Module):
+    """The decoder graph: code grids -> Bernoulli means (N, C, H, W) in [0, 1]."""
+
+    def __init__(self, autoencoder: VQAutoencoder) -> None:
+        super().__init__()
+        self.autoencoder = autoencoder
+
+    def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.autoencoder.decode(codes))
+
+
+class GridPrior(nn.Module):
+    """The prior graph: logits (N, h, w, K) of whole grids; the conditional one takes y (N,)."""
+
+    def __init__(self, prior: CausalTransformerPrior) -> None:
+        super().__init__()
+        self.prior = prior
+
+    def forward(self, codes: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.prior(codes, y)
+
+
+class StepPrior(nn.Module):
+    """The prior_step graph of an unconditional prior: (token, position, past_k, past_v) ->
+    (logits, k, v), train/ar_prior.py's `step`."""
+
+    def __init__(self, prior: CausalTransformerPrior) -> None:
+        super().__init__()
+        self.prior = prior
+
+    def forward(
+        self, token: torch.Tensor, position: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.prior.step(token, None, position, past_k, past_v)
+
+
+class ConditionalStepPrior(StepPrior):
+    """The prior_step graph of a class-conditional prior: y (N,) after the token."""
+
+    def forward(  # type: ignore[override]
+        self, token: torch.Tensor, y: torch.Tensor, position: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.prior.step(token, y, position, past_k, past_v)

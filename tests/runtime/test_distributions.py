@@ -80,7 +80,12 @@ def test_every_family_has_its_torch_side_and_a_role_per_graph():
     [
         (lambda m: m["model"].update(prior="vamp"), "expected model.prior to be one of normal, flow, got 'vamp'"),
         (lambda m: m["model"].update(prior="flow"), "expected format_version 3 for the flow prior's graphs, got 2"),
-        (lambda m: m["model"].update(kind="vqvae"), "expected model.kind to be one of vae, ae, got 'vqvae'"),
+        (lambda m: m["model"].update(kind="pixelvae"), "expected model.kind to be one of vae, ae, vqvae, got 'pixelvae'"),
+        (lambda m: m["model"].update(kind="vqvae"), "expected format_version to be 4 for a VQ-VAE, got 2"),
+        (
+            lambda m: m.update(format_version=4) or m["model"].update(kind="vqvae"),
+            r"expected model.code_grid to be \[h, w\], positive, got None",
+        ),
         (lambda m: m["graphs"]["fp32"].pop("decoder"), "naming a file for each of encoder, decoder"),
     ],
 )

@@ -182,7 +182,7 @@ def test_missing_extra_tampered_and_unknown_version(digits_model, tmp_path):
         VAE.load(tampered, device="cpu")  # even a variant not being loaded is checked
     version = copy_folder(digits_model, tmp_path / "version")
     edit_manifest(version, lambda m: m.update(format_version=99))
-    with pytest.raises(ModelFolderError, match="expected format_version to be the integer 1, 2 or 3, got 99"):
+    with pytest.raises(ModelFolderError, match="expected format_version to be the integer 1, 2, 3 or 4, got 99"):
         VAE.load(version, device="cpu")
     with pytest.raises(ModelFolderError, match="expected a model folder"):
         VAE.load(tmp_path / "nowhere")
@@ -235,7 +235,7 @@ def test_cuda_matches_cpu(digits_model):
 def test_format_version_must_be_the_integer(digits_model, tmp_path, version):
     folder = copy_folder(digits_model, tmp_path / "v")
     edit_manifest(folder, lambda m: m.update(format_version=version))
-    with pytest.raises(ModelFolderError, match=f"expected format_version to be the integer 1, 2 or 3, got {version!r}"):
+    with pytest.raises(ModelFolderError, match=f"expected format_version to be the integer 1, 2, 3 or 4, got {version!r}"):
         VAE.load(folder, device="cpu")
 
 

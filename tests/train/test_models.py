@@ -69,7 +69,7 @@ def test_same_seed_same_weights():
         ({"lr": 0.0}, "expected --lr > 0, got 0.0"),
         ({"lr": float("nan")}, "expected --lr to be a finite number, got nan"),
         ({"seed": -1}, "expected --seed >= 0, got -1"),
-        ({"kind": "gan"}, "expected --model to be one of vae, ae, got 'gan'"),
+        ({"kind": "gan"}, "expected --model to be one of vae, ae, vqvae, got 'gan'"),
         ({"skip_bad_images": "yes"}, "expected --skip-bad-images to be true or false"),
         ({"dataset": None}, "expected --dataset to be set, got None"),
     ],

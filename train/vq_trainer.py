@@ -1,0 +1,170 @@
+"""A VQ-VAE's two training stages in one run: epochs 1..`epochs` train the autoencoder
+(reconstruction + commitment, the codebook by moving averages), the next `prior_epochs` train the
+autoregressive prior on the codes the frozen encoder gives the training images.
+
+Everything else is the VAE's loop (train/trainer.py): seeded permutations, the step-boundary
+Ctrl-C, last.pt/best.pt, metrics.jsonl and a resume that is bit-identical in either stage. The
+checkpoint holds both stages' optimizers and the generator of the codebook's dead-code restarts.
+
+Every epoch's row reports the bound -log p(x) <= -log p(x|codes) - log p(codes) as `test_neg_elbo`
+(its parts `test_recon` and `test_kl`): during the first stage with the uniform prior over the
+codes (h * w * log K nats, the VQ-VAE paper's training-time prior), then with the learned one.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from vaeport.runtime.errors import InputError
+from vaeport.train.checkpoint import load_checkpoint
+from vaeport.train.loss import LossTerms, reconstruction_nll
+from vaeport.train.torch_eval import unit_tensor
+from vaeport.train.trainer import Trainer, make_optimizer
+from vaeport.train.vqvae import VQVAE, vq_loss
+
+STAGES = ("autoencoder", "prior")
+CODES_SEED_OFFSET = 4  # the dead-code restarts' generator
+
+
+class VQTrainer(Trainer):
+    """Trains a VQVAE (train/vqvae.py) through both stages into one run folder."""
+
+    model: VQVAE
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.dist.enabled:
+            raise InputError("expected one process for --model vqvae (its codebook's moving averages are per process)")
+        self.optimizers = {
+            "autoencoder": make_optimizer(self.model.autoencoder, self.cfg.lr),
+            "prior": make_optimizer(self.model.prior, self.cfg.lr),
+        }
+        self.optimizer = self.optimizers[self.stage]
+        self.code_rng = torch.Generator().manual_seed(self.cfg.seed + CODES_SEED_OFFSET)
+        self.train_codes: torch.Tensor | None = None  # (N, h, w): the frozen encoder's, in the prior's stage
+
+    @property
+    def stage(self) -> str:
+        """The stage of the epoch in progress."""
+        return STAGES[0] if self.progress.epoch < self.cfg.epochs else STAGES[1]
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        state = super().state()
+        state["optimizer"] = {stage: opt.state_dict() for stage, opt in self.optimizers.items()}
+        state["rng"]["codes"] = self.code_rng.get_state()
+        state["stage_one_epochs"] = self.cfg.epochs
+        return state
+
+    def restore(self, path: Any) -> None:
+        state = load_checkpoint(path, map_location=str(self.device))
+        trained = state["progress"]["epoch"]
+        if trained > state["stage_one_epochs"] and self.cfg.epochs != state["stage_one_epochs"]:
+            raise InputError(
+                f"--resume: the prior's stage began after {state['stage_one_epochs']} autoencoder epochs; expected "
+                f"--epochs {state['stage_one_epochs']}, got {self.cfg.epochs} (raise --prior-epochs to train the "
+                "prior longer)"
+            )
+        self.model.load_state_dict(state["model"])
+        for stage, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizer"][stage])
+        self.epoch_start_rng = state["rng"]["epoch_start"]
+        self.noise_rng.set_state(state["rng"]["noise"])
+        self.code_rng.set_state(state["rng"]["codes"])
+        self.progress = type(self.progress)(**state["progress"])
+        self.optimizer = self.optimizers[self.stage]
+
+    # -- the steps ---------------------------------------------------------------------------
+    def run_epoch(self, perm: torch.Tensor, total_steps: int, bar: Any, stop: Any) -> bool:
+        self.optimizer = self.optimizers[self.stage]
+        if self.stage == "prior" and self.train_codes is None:
+            self.train_codes = self.codes_of(self.train_x)
+        return super().run_epoch(perm, total_steps, bar, stop)
+
+    def rank_loss_terms(
+        self, x: torch.Tensor, y: torch.Tensor | None, batch: int, part: slice, weight: float
+    ) -> LossTerms:
+        if self.stage == "autoencoder":
+            loss, recon, _ = vq_loss(self.model.autoencoder, x, self.cfg.commitment, generator=self.code_rng)
+            return LossTerms(loss, recon.detach(), (loss - recon).detach())
+        assert self.train_codes is not None
+        codes = self.train_codes.index_select(0, self.batch_index)
+        nll = self.model.prior.nll(codes, y).mean()
+        return LossTerms(nll, torch.zeros_like(nll), nll.detach())
+
+    @torch.no_grad()
+    def codes_of(self, images: torch.Tensor) -> torch.Tensor:
+        """The code grids (N, h, w) of `images` by the encoder as it stands (eval mode)."""
+        autoencoder = self.model.autoencoder
+        autoencoder.eval()
+        size = self.cfg.eval_batch_size
+        return torch.cat([autoencoder.encode(unit_tensor(images[s : s + size])) for s in range(0, len(images), size)])
+
+    # -- the epoch's record -----------------------------------------------------------------
+    @torch.no_grad()
+    def epoch_row(self) -> dict[str, Any]:
+        stage, cfg, p = self.stage, self.cfg, self.progress
+        started = time.perf_counter()
+        test = vq_test_metrics(self.model, self.test_x, self.test_y, cfg.eval_batch_size, stage == "prior")
+        self.model.train()
+        return {
+            "epoch": p.epoch + 1,
+            "stage": stage,
+            "train_loss": p.loss_sum / p.seen,
+            # stage one: the reconstruction NLL and the commitment term; stage two: the prior's NLL of the codes
+            "train_recon": p.recon_sum / p.seen if stage == "autoencoder" else None,
+            "train_kl": p.kl_sum / p.seen,
+            **test,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_second": p.seen / max(p.train_seconds, 1e-9),
+            "seconds": p.train_seconds,
+            "eval_seconds": time.perf_counter() - started,
+        }
+
+    def epoch_line(self, row: dict[str, Any]) -> str:
+        what = "autoencoder" if row["stage"] == "autoencoder" else "prior"
+        return (
+            f"epoch {row['epoch']}/{self.epochs} ({what})  train loss {row['train_loss']:.2f}  test bound "
+            f"{row['test_neg_elbo']:.2f} (recon {row['test_recon']:.2f} + codes {row['test_kl']:.2f})  MSE "
+            f"{row['test_mse']:.4f}  codes used {row['codes_used']:.0%}  {row['images_per_second']:.0f} img/s"
+        )
+
+
+@torch.no_grad()
+def vq_test_metrics(
+    model: VQVAE, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, learned_prior: bool
+) -> dict[str, float]:
+    """Test metrics of a VQ-VAE: the reconstruction NLL and MSE of decoding each image's codes, the
+    share of the codebook those codes use and its perplexity, and -log p(codes) under the learned
+    prior (`learned_prior`) or the uniform one; `test_neg_elbo` is their bound on -log p(x)."""
+    model.eval()
+    k = model.config.codebook_size
+    counts = torch.zeros(k, dtype=torch.float64)
+    recon = mse = code_nll = 0.0
+    for start in range(0, len(images), batch_size):
+        x = unit_tensor(images[start : start + batch_size])
+        codes = model.autoencoder.encode(x)
+        logits = model.autoencoder.decode(codes)
+        recon += float(reconstruction_nll(logits, x, "bernoulli").sum())
+        mse += float(((torch.sigmoid(logits) - x) ** 2).mean(dim=(1, 2, 3)).sum())
+        counts += torch.bincount(codes.reshape(-1), minlength=k).double().cpu()
+        if learned_prior:
+            y = None if labels is None else labels[start : start + batch_size]
+            code_nll += float(model.prior.nll(codes, y).sum())
+    n = len(images)
+    code_nll = code_nll / n if learned_prior else codes.shape[1] * codes.shape[2] * math.log(k)
+    freq = (counts / counts.sum()).numpy()
+    used = freq[freq > 0]
+    return {
+        "test_neg_elbo": recon / n + code_nll,
+        "test_recon": recon / n,
+        "test_kl": code_nll,
+        "test_mse": mse / n,
+        "codes_used": float(len(used) / k),
+        "perplexity": float(np.exp(-(used * np.log(used)).sum())),
+    }
