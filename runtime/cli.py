@@ -80,7 +80,8 @@ def main(
             "expected -n N or --per-class N (a conditional model), got " + ("both" if count is not None else "neither")
         )
     vae = VAE.load(model_dir, device=device, threads=threads, variant=variant, batch_size=batch_size)
-    index = resolve_label_option(label, per_class is not None, vae.classes)
+    # a class-conditional VQ-VAE may draw the classes itself (from the training frequencies)
+    index = resolve_label_option(label, per_class is not None, vae.classes, optional=vae.kind == "vqvae")
     classes = len(vae.classes or ())
     spec = GenerateSpec(
         n=count if per_class is None else per_class * classes,

@@ -85,16 +85,19 @@ def as_labels(label: Any, n: int, classes: tuple[str, ...] | None, name: str = "
     return np.full(n, class_index(label, classes, name), dtype=np.int64)
 
 
-def resolve_label_option(text: str | None, per_class: bool, classes: tuple[str, ...] | None) -> int | None:
+def resolve_label_option(
+    text: str | None, per_class: bool, classes: tuple[str, ...] | None, optional: bool = False
+) -> int | None:
     """vae-generate's --label NAME|INDEX (a class name first, then a number) and --per-class,
-    checked against the model: a conditional model needs one of them, an unconditional neither."""
+    checked against the model: a conditional model needs one of them (unless `optional`: a VQ-VAE
+    then draws the classes), an unconditional neither."""
     if classes is None:
         if text is not None or per_class:
             option = "--label" if text is not None else "--per-class"
             raise InputError(f"expected no {option}: this model is unconditional (it has no classes)")
         return None
     if text is None:
-        if per_class:
+        if per_class or optional:
             return None
         raise InputError(
             f"expected --label NAME|INDEX or --per-class N: this model is conditional ({describe_classes(classes)})"

@@ -76,3 +76,35 @@ def cvae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cvae_model(cvae_run: Path) -> Path:
     """cvae_run exported with every variant."""
     return export(cvae_run, cvae_run.parent / "model", fp16=True, int8=True, require_variants=True)
+
+
+VQ_SETTINGS = dict(
+    kind="vqvae",
+    arch="conv",
+    hidden=(16, 32),
+    latent_dim=8,
+    codebook_size=16,
+    prior_width=32,
+    prior_layers=2,
+    prior_heads=2,
+)
+
+
+@pytest.fixture(scope="session")
+def vq_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small class-conditional VQ-VAE on digits (a 4 x 4 grid of 16 codes): 2 epochs of its
+    autoencoder, 3 of its prior."""
+    root = tmp_path_factory.mktemp("vq")
+    return make_run(root / "run", epochs=2, prior_epochs=3, conditional=True, **VQ_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def vq_model(vq_run: Path) -> Path:
+    return export(vq_run, vq_run.parent / "model")
+
+
+@pytest.fixture(scope="session")
+def vq_unconditional_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("vq-u")
+    run = make_run(root / "run", epochs=1, prior_epochs=1, **VQ_SETTINGS)
+    return export(run, root / "model")

@@ -1,0 +1,84 @@
+"""A VQ-VAE's export: four graph roles, the gate's sampling checks, causality in torch and ONNX."""
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from vaeport.export.graphs import export_role
+from vaeport.export.parity import Tolerance, vq_sampling_checks
+from vaeport.runtime.graph import Graph
+from vaeport.train.families import torch_roles
+from vaeport.train.load import load_run
+
+
+def test_the_folder_holds_four_roles_and_records_the_codes(vq_model):
+    manifest = json.loads((vq_model / "vae.json").read_text())
+    assert manifest["format_version"] == 4
+    assert manifest["model"]["kind"] == "vqvae"
+    assert manifest["model"]["code_grid"] == [4, 4] and manifest["model"]["codebook_size"] == 16
+    assert manifest["model"]["prior_cache"] == [2, 2, 16, 16]  # layers, heads, positions, head_dim
+    assert manifest["graphs"]["fp32"] == {r: f"{r}.onnx" for r in ("encoder", "decoder", "prior", "prior_step")}
+    specs = {f: manifest["files"][f] for f in ("encoder.onnx", "prior_step.onnx")}
+    assert specs["encoder.onnx"]["outputs"] == [{"name": "codes", "shape": ["N", 4, 4], "dtype": "int64"}]
+    step_inputs = {i["name"]: i["shape"] for i in specs["prior_step.onnx"]["inputs"]}
+    assert step_inputs == {
+        "token": ["N"],
+        "y": ["N"],
+        "position": [1],
+        "past_k": [2, "N", 2, 16, 16],
+        "past_v": [2, "N", 2, 16, 16],
+    }
+
+
+def test_the_gate_checks_every_graph_and_the_sampling_path(vq_model):
+    report = json.loads((vq_model / "vae.json").read_text())["parity"]["fp32"]
+    assert report["passed"]
+    graphs = {(c["graph"], c["against"]) for c in report["checks"]}
+    for role in ("encoder", "decoder", "prior", "prior_step"):
+        assert (role, "onnxruntime-cpu") in graphs and (role, "onnx.reference") in graphs
+    sampling = {c["graph"]: c for c in report["checks"] if c["graph"].startswith("prior_step") and c["batch"] == 7}
+    codes = [c for c in report["checks"] if c["against"] == "torch sample_codes (same uniforms)"]
+    assert len(codes) == 1 and codes[0]["passed"] and codes[0]["mean_abs"] == 0.0
+    assert sampling["prior_step+prior"]["passed"]
+
+
+def test_the_sampling_check_fails_when_the_step_graph_is_another_prior(vq_run, vq_unconditional_model, tmp_path):
+    """The check can fail: a step graph from other weights draws other codes."""
+    model, _, _ = load_run(vq_run)
+    other = {name: p.clone() for name, p in model.prior.state_dict().items()}
+    with torch.no_grad():
+        for p in model.prior.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    step = Graph(export_role(model, "prior_step", 18))
+    model.prior.load_state_dict(other)
+    prior = Graph(export_role(model, "prior", 18))
+    checks = vq_sampling_checks(model, step, prior, np.random.default_rng(0), Tolerance(1e-3, 1e-4))
+    assert not checks[0]["passed"] and "codes differ" in checks[0]["error"]
+    assert not checks[1]["passed"]
+
+
+@pytest.mark.parametrize("position", [0, 5, 15])
+def test_the_prior_is_causal_in_torch_and_in_onnx(vq_run, vq_model, position):
+    """Changing the codes at and after a position never changes the logits at that position (or before)."""
+    model, _, _ = load_run(vq_run)
+    rng = np.random.default_rng(position)
+    codes = rng.integers(0, 16, (6, 4, 4)).astype(np.int64)
+    changed = codes.copy().reshape(6, 16)
+    changed[:, position:] = rng.integers(0, 16, (6, 16 - position))
+    changed = changed.reshape(6, 4, 4)
+    assert (changed.reshape(6, 16)[:, position:] != codes.reshape(6, 16)[:, position:]).any()
+    y = np.arange(6, dtype=np.int64)
+    with torch.no_grad():
+        module = torch_roles(model)["prior"].module(model)
+        before = module(torch.from_numpy(codes), torch.from_numpy(y)).numpy().reshape(6, 16, -1)
+        after = module(torch.from_numpy(changed), torch.from_numpy(y)).numpy().reshape(6, 16, -1)
+    session = ort.InferenceSession(str(vq_model / "prior.onnx"), providers=["CPUExecutionProvider"])
+    onnx_before = session.run(None, {"codes": codes, "y": y})[0].reshape(6, 16, -1)
+    onnx_after = session.run(None, {"codes": changed, "y": y})[0].reshape(6, 16, -1)
+    for a, b in ((before, after), (onnx_before, onnx_after)):
+        np.testing.assert_array_equal(a[:, : position + 1], b[:, : position + 1])
+        if position < 15:  # the change is seen after it
+            assert np.abs(a[:, position + 1 :] - b[:, position + 1 :]).max() > 1e-4
