@@ -62,12 +62,18 @@ class Block(nn.Module):
         self, x: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor, seen: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One position x (N, 1, width) against the buffers (N, H, T, d) where `seen` (T,) is True:
-        (output, this position's key and value (N, H, d))."""
+        (output, this position's key and value (N, H, d)). The buffers are only read: the scores
+        of the past and of the position itself are joined (T + 1 numbers a row), never the
+        buffers, which would copy the whole cache at every step."""
         q, k, v = self.qkv(self.norm1(x)).chunk(3, dim=-1)
-        q, k, v = self.split(q), self.split(k), self.split(v)
-        keys, values = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-        mask = torch.cat([seen, torch.ones(1, dtype=torch.bool, device=x.device)]).unsqueeze(0)
-        x = x + self.out(self.merge(self.attend(q, keys, values, mask)))
+        q, k, v = self.split(q), self.split(k), self.split(v)  # (N, H, 1, d)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        past = (q @ past_k.transpose(-1, -2)) * scale  # (N, H, 1, T)
+        past = past.masked_fill(~seen, float("-inf"))
+        own = (q * k).sum(-1, keepdim=True) * scale  # (N, H, 1, 1)
+        weights = torch.softmax(torch.cat([past, own], dim=-1), dim=-1)
+        attended = weights[..., :-1] @ past_v + weights[..., -1:] * v
+        x = x + self.out(self.merge(attended))
         return x + self.mlp(self.norm2(x)), k[:, :, 0], v[:, :, 0]
 
 

@@ -18,7 +18,21 @@ def format_table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
+def vq_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    of = "-log p(x|y)" if result.get("conditional") else "-log p(x)"
+    return [
+        (f"bound on {of} (nats/image)", f"{result['test_neg_elbo']:.3f}"),
+        ("  reconstruction -log p(x|codes)", f"{result['test_recon']:.3f}"),
+        ("  codes -log p(codes)", f"{result['test_kl']:.3f}"),
+        ("reconstruction MSE (per pixel)", f"{result['test_mse']:.5f}"),
+        ("codes used", f"{result['codes_used']} / {result['codebook_size']}"),
+        ("codebook perplexity", f"{result['perplexity']:.1f}"),
+    ]
+
+
 def report_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    if result.get("kind") == "vqvae":
+        return vq_rows(result)
     rows = []
     if result.get("test_neg_elbo") is not None:
         rows += [

@@ -88,19 +88,27 @@ def evaluate(
         backend, data, details = torch_side(path, data_dir, dataset, checkpoint, skip_bad_images)
     result = {**details, "dataset": portable_dataset(data.name), "seed": seed}
     conditional = details.pop("conditional")
+    vq = details.get("kind") == "vqvae"
     if factors:
-        check_factors(data, conditional)
+        check_factors(data, conditional, vq)
     labels = data.test_labels if conditional else None
     step = None if progress is None else (lambda done: progress(done, len(data.test)))
-    result.update(estimate(backend, data.test, k=k, seed=seed, labels=labels, progress=step))
+    if vq:  # discrete codes: the bound with the prior over them (no importance sampling: the codes are exact)
+        from vaeport.runtime.vq_evaluate import evaluate_codes
+
+        result.update(evaluate_codes(backend, data.test, labels, progress=step))
+    else:
+        result.update(estimate(backend, data.test, k=k, seed=seed, labels=labels, progress=step))
     if factors:
         result["disentanglement"] = factor_metrics(backend, data, seed, metric_sizes)
     result["seconds"] = time.perf_counter() - started
     return result
 
 
-def check_factors(data: ImageData, conditional: bool) -> None:
+def check_factors(data: ImageData, conditional: bool, vq: bool = False) -> None:
     """--factors needs a data set with ground-truth factors and codes that depend on the image alone."""
+    if vq:
+        raise InputError("--factors: expected a model with continuous latents (vae or ae), got a VQ-VAE's code grids")
     if data.factors is None:
         raise InputError(
             f"--factors: expected a model of a data set with ground-truth factors (dsprites), got one of {data.name}"
@@ -138,13 +146,15 @@ def onnx_side(
         bool(info.get("skip_bad_images", False)) if skip_bad is None else skip_bad,
         vae.conditional,
     )
-    backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
+    if vae.kind == "vqvae":
+        from vaeport.runtime.vq_evaluate import onnx_vq_backend
+
+        backend: Any = onnx_vq_backend(vae)
+    else:
+        backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
     check_test_labels(data, vae.classes)
-    return (
-        backend,
-        data,
-        {"backend": "onnx", "variant": vae.variant, "device": vae.device, "conditional": vae.conditional},
-    )
+    details = {"backend": "onnx", "variant": vae.variant, "device": vae.device, "conditional": vae.conditional}
+    return backend, data, {**details, "kind": vae.kind}
 
 
 def torch_side(
@@ -152,7 +162,7 @@ def torch_side(
 ) -> tuple[Any, ImageData, dict]:
     require_module("torch", "train", "evaluating a run folder")
     from vaeport.train.load import load_run
-    from vaeport.train.torch_eval import torch_backend
+    from vaeport.train.torch_eval import torch_backend, torch_vq_backend
 
     model, cfg, record = load_run(path, checkpoint)
     skip = cfg.skip_bad_images if skip_bad is None else skip_bad
@@ -161,7 +171,9 @@ def torch_side(
     )
     check_test_labels(data, model.config.classes or None)
     details = {"backend": "torch", "checkpoint": record["checkpoint"], "conditional": model.conditional}
-    return torch_backend(model), data, details
+    details["kind"] = model.config.kind
+    backend = torch_vq_backend(model) if model.config.kind == "vqvae" else torch_backend(model)
+    return backend, data, details
 
 
 def check_test_labels(data: ImageData, classes: tuple[str, ...] | None) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -102,3 +104,27 @@ class TorchPrior:
     @torch.no_grad()
     def log_prob(self, z: np.ndarray) -> np.ndarray:
         return self.module.log_prob(torch.from_numpy(np.asarray(z, dtype=np.float32))).double().numpy()
+
+
+def torch_vq_backend(model: Any) -> Any:
+    """A VQ-VAE's measures through torch (train/vqvae.py), for runtime/vq_evaluate.py."""
+    from vaeport.runtime.vq_evaluate import VQBackend
+
+    model.eval()
+
+    @torch.no_grad()
+    def encode(x: np.ndarray) -> np.ndarray:
+        return model.autoencoder.encode(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
+
+    @torch.no_grad()
+    def decode(codes: np.ndarray) -> np.ndarray:
+        return torch.sigmoid(model.autoencoder.decode(torch.from_numpy(codes))).numpy()
+
+    @torch.no_grad()
+    def code_nll(codes: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        logits = model.prior(torch.from_numpy(codes), as_labels(y)).double()
+        flat = logits.reshape(-1, logits.shape[-1])
+        nll = torch.nn.functional.cross_entropy(flat, torch.from_numpy(codes).reshape(-1), reduction="none")
+        return nll.reshape(len(codes), -1).sum(1).numpy()
+
+    return VQBackend(encode, decode, code_nll, model.config.codebook_size)

@@ -144,3 +144,16 @@ def test_vae_generate_per_class_on_a_vq_model(vq_model, tmp_path):
     assert done.exit_code == 0, done.output
     labels = np.load(next(out.glob("labels-*.npy")))
     np.testing.assert_array_equal(labels, np.arange(20) % 10)
+
+
+def test_vae_eval_gives_the_same_bound_on_both_paths_and_as_training(vq_run, vq_model):
+    from vaeport.train import evaluate
+
+    torch_side, onnx_side = evaluate(vq_run, k=0), evaluate(vq_model, k=0)
+    for key in ("test_neg_elbo", "test_recon", "test_kl", "test_mse", "perplexity"):
+        assert onnx_side[key] == pytest.approx(torch_side[key], rel=1e-5), key
+    assert onnx_side["codes_used"] == torch_side["codes_used"] and onnx_side["conditional"]
+    last = json.loads((vq_run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert torch_side["test_neg_elbo"] == pytest.approx(last["test_neg_elbo"], rel=1e-5)
+    with pytest.raises(InputError, match="--factors: expected a model with continuous latents"):
+        evaluate(vq_model, factors=True)
