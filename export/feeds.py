@@ -6,8 +6,8 @@ Inputs are made by name, from the role's I/O in the model's family (runtime/fami
 `x` are real test images (a seeded draw), `y` their own labels where the graph also takes images,
 else seeded labels of every class, `z` (latents) and `eps` (a prior's noise) seeded standard
 normals; a VQ-VAE's `codes` seeded codebook indices, its step's `token` a code or the start token,
-`position` one position of the grid and `past_k`/`past_v` seeded standard normals (the prior's
-key/value buffers). A graph role with another input adds its rule here.
+`position` one position of the grid and `past_*` seeded standard normals (the prior's key/value
+buffers). A graph role with another input adds its rule here.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from vaeport.runtime.files import (
     ENCODER_INPUT,
     LABEL_INPUT,
     NOISE_INPUT,
-    PAST_INPUTS,
+    PAST_PREFIX,
     POSITION_INPUT,
     TOKEN_INPUT,
 )
@@ -75,9 +75,10 @@ def role_feeds(inputs: IO, examples: Examples, n: int, rng: np.random.Generator)
             feeds[name] = rng.integers(0, examples.codebook_size, sized(shapes[name], n)).astype(np.int64)
         elif name == TOKEN_INPUT:  # a code, or the start token K
             feeds[name] = rng.integers(0, examples.codebook_size + 1, n).astype(np.int64)
-        elif name == POSITION_INPUT:  # a position of the grid: the buffers' length is their 4th size
-            feeds[name] = rng.integers(0, shapes[PAST_INPUTS[0]][3], 1).astype(np.int64)
-        elif name in PAST_INPUTS:
+        elif name == POSITION_INPUT:  # a position of the grid: the buffers' length is their 3rd size
+            length = next(shape[2] for other, shape in inputs if other.startswith(PAST_PREFIX))
+            feeds[name] = rng.integers(0, length, 1).astype(np.int64)
+        elif name.startswith(PAST_PREFIX):
             feeds[name] = rng.standard_normal(sized(shapes[name], n), dtype=np.float32)
         else:
             raise ExportError(f"no rule to make seeded inputs for a graph input named {name!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import logging
 import warnings
@@ -63,7 +64,7 @@ def to_onnx(
                 opset_version=EXPORT_OPSETS.start if legacy else opset,
                 input_names=list(input_names),
                 output_names=list(output_names),
-                dynamic_shapes=tuple(None if axis is None else {axis: batch} for axis in axes),
+                dynamic_shapes=grouped_like_forward(module, [None if axis is None else {axis: batch} for axis in axes]),
                 verbose=False,
             )
     except Exception as exc:
@@ -73,6 +74,16 @@ def to_onnx(
     model.producer_name = "vaeport"
     strip_source_metadata(model)
     return portable(to_legacy(model) if legacy else model)
+
+
+def grouped_like_forward(module: nn.Module, shapes: list[Any]) -> tuple[Any, ...]:
+    """torch.export's dynamic_shapes follow forward's parameters: the inputs that fill a `*args`
+    parameter are one entry, a tuple of theirs."""
+    params = list(inspect.signature(module.forward).parameters.values())
+    if not any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params):
+        return tuple(shapes)
+    fixed = sum(p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params)
+    return (*shapes[:fixed], tuple(shapes[fixed:]))
 
 
 def portable(model: onnx.ModelProto) -> bytes:

@@ -19,9 +19,10 @@ LEGACY_OPSET = 13
 INT64_MAX = np.iinfo(np.int64).max
 # Unchanged for float tensors since opset 13 (later versions only added types).
 SAME_AT_13 = {
-    "Add", "Cast", "Clip", "Concat", "Conv", "DepthToSpace", "DequantizeLinear", "Div", "Exp", "Flatten", "Gather",
-    "Gemm", "Identity", "LeakyRelu", "Mul", "Neg", "Pow", "QuantizeLinear", "ReduceSum", "Relu", "Sigmoid", "Sub",
-    "Tanh", "Transpose", "Unsqueeze",
+    "Add", "ArgMin", "Cast", "Clip", "Concat", "Conv", "DepthToSpace", "DequantizeLinear", "Div", "Exp",
+    "Expand", "Flatten", "Gather", "GatherND", "Gemm", "Identity", "LeakyRelu", "MatMul", "Mul", "Neg", "Pow",
+    "QuantizeLinear", "ReduceSum", "Relu", "Sigmoid", "Slice", "Softmax", "Sub", "Tanh", "Transpose",
+    "Unsqueeze",
 }  # fmt: skip  (ReduceSum took its axes as an input at 13 already; Pow and Neg only gained types since)
 # Opset that introduced the form torch writes, for ops this pass cannot express at 13.
 NEEDS = {"Gelu": 20, "Mish": 18, "GroupNormalization": 18, "LayerNormalization": 17, "Col2Im": 18}

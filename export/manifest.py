@@ -16,7 +16,8 @@ from vaeport.train.run_folder import package_versions
 from vaeport.train.vae import VAE
 from vaeport.train.vqvae import VQVAE
 
-CURVE_KEYS = ("epoch", "train_recon", "train_kl", "test_recon", "test_kl", "test_neg_elbo")
+# per epoch in the manifest's training curves ("stage": a VQ-VAE's autoencoder or prior)
+CURVE_KEYS = ("epoch", "stage", "train_recon", "train_kl", "test_recon", "test_kl", "test_neg_elbo")
 
 
 def file_entry(data: bytes) -> dict[str, Any]:
@@ -132,7 +133,7 @@ def prior_architecture(model: VAE) -> dict[str, Any]:
 
 def curve_value(row: dict[str, Any], key: str) -> Any:
     value = row[key]
-    return value if key == "epoch" or value is None else round(value, 4)
+    return round(value, 4) if isinstance(value, float) else value
 
 
 def training_section(

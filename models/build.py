@@ -103,9 +103,21 @@ DATASET_LINES = {
 }
 
 
+def vq_metric_keys(given: str) -> list[tuple[str, str]]:
+    """A VQ-VAE's rows: its bound, the bound's parts, and its codebook."""
+    return [
+        ("test_neg_elbo", f"bound on -log p(x{given}): -log p(x\\|codes) - log p(codes{given})"),
+        ("test_recon", "  reconstruction -log p(x\\|codes)"),
+        ("test_kl", f"  codes -log p(codes{given})"),
+        ("test_mse", "reconstruction MSE (per pixel)"),
+        ("codes_used", "codes used on the test set"),
+        ("perplexity", "codebook perplexity"),
+    ]
+
+
 def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
     given = "\\|y" if torch_eval.get("conditional") else ""  # a table cell: the bar is escaped
-    keys = [
+    vae_keys = [
         ("test_neg_elbo", f"negative ELBO (of p(x{given}))"),
         ("test_recon", "  reconstruction"),
         ("test_kl", "  KL"),
@@ -115,6 +127,7 @@ def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
         ("total_correlation", "total correlation of q(z) (nats)"),
         ("mean_abs_correlation", "mean \\|correlation\\| of latent means"),
     ]
+    keys = vq_metric_keys(given) if torch_eval.get("kind") == "vqvae" else vae_keys
     rows = []
     for key, label in keys:
         if torch_eval.get(key) is None:
@@ -236,6 +249,9 @@ def main() -> None:
                 str(ROOT / "docs"),
             ]
         )
+        if (HERE / "fashion-mnist-vq").is_dir():  # its samples, and reconstructions beside the VAE's and the AE's
+            beside = ["--beside", str(HERE / "fashion-mnist"), "--beside", str(HERE / "fashion-mnist-ae")]
+            run([str(BIN / "vae-plot"), str(HERE / "fashion-mnist-vq"), *beside, "--out", str(ROOT / "docs")])
         for name, recipe in recipes.items():  # a model of a data set with factors: its traversals
             if recipe["train"]["dataset"] in FACTOR_GRIDS and (HERE / name).is_dir():
                 picture = [str(BIN / "vae-plot"), str(HERE / name), "--traverse", "--prefix", f"{name}-"]

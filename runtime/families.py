@@ -28,11 +28,11 @@ from vaeport.runtime.files import (
     LOG_PROB_OUTPUT,
     LOGITS_OUTPUT,
     NOISE_INPUT,
-    PAST_INPUTS,
     POSITION_INPUT,
     PRIOR_SAMPLE_OUTPUT,
-    STEP_OUTPUTS,
     TOKEN_INPUT,
+    past_inputs,
+    step_outputs,
 )
 
 IO = list[tuple[str, list[Any]]]  # (name, shape with "N" for the batch axis) per input or output
@@ -92,9 +92,9 @@ def vq_prior_io(s: Shapes) -> tuple[IO, IO]:
 def vq_prior_step_io(s: Shapes) -> tuple[IO, IO]:
     """One position of the prior with the caller's key/value buffers (train/ar_prior.py's `step`)."""
     layers, heads, length, head_dim = s.prior_cache
-    past = [(name, [layers, "N", heads, length, head_dim]) for name in PAST_INPUTS]
+    past = [(name, ["N", heads, length, head_dim]) for name in past_inputs(layers)]
     inputs = [(TOKEN_INPUT, ["N"]), *label_input(s), (POSITION_INPUT, [1]), *past]
-    outputs = [(LOGITS_OUTPUT, ["N", s.codebook_size]), *((n, [layers, "N", heads, head_dim]) for n in STEP_OUTPUTS)]
+    outputs = [(LOGITS_OUTPUT, ["N", s.codebook_size]), *((n, ["N", heads, head_dim]) for n in step_outputs(layers))]
     return inputs, outputs
 
 

@@ -29,8 +29,17 @@ CODES = "codes"  # code grids [N,h,w] int64: the encoder's output, the decoder's
 LOGITS_OUTPUT = "logits"  # prior: [N,h,w,K] at every position; prior_step: [N,K] at one
 TOKEN_INPUT = "token"  # prior_step: the code drawn at the previous position [N] (K: the start token)
 POSITION_INPUT = "position"  # prior_step: the position computed [1] int64
-PAST_INPUTS = ("past_k", "past_v")  # prior_step: keys and values of the positions so far [L,N,H,T,d]
-STEP_OUTPUTS = ("k", "v")  # prior_step: this position's keys and values [L,N,H,d]
+PAST_PREFIX = "past_"  # prior_step: past_k_0, past_v_0, ...: each layer's keys and values so far [N,H,T,d]
+
+
+def step_outputs(layers: int) -> list[str]:
+    """prior_step's key/value outputs, this position's [N,H,d] per layer: k_0, v_0, k_1, ..."""
+    return [f"{kind}_{layer}" for layer in range(layers) for kind in ("k", "v")]
+
+
+def past_inputs(layers: int) -> list[str]:
+    """prior_step's buffer inputs, in the order of its outputs: past_k_0, past_v_0, past_k_1, ..."""
+    return [PAST_PREFIX + name for name in step_outputs(layers)]
 
 
 def graph_file(role: str, variant: str = "fp32") -> str:

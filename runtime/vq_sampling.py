@@ -3,9 +3,9 @@
 one seeded uniform (train/ar_prior.py's `draw` and `sample_codes` are the torch twins, and give
 the same codes from the same uniforms and logits).
 
-The keys and values of the positions drawn so far live in two buffers of the caller
-(layers, N, heads, h*w, head_dim) that go into every step; each step returns its position's keys
-and values, which are written in here. So a step costs one position's work, not the grid's.
+The keys and values of the positions drawn so far live in buffers of the caller, a pair
+(N, heads, h*w, head_dim) per layer, that go into every step; each step returns its position's
+keys and values, which are written in here. So a step costs one position's work, not the grid's.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vaeport.runtime.files import LABEL_INPUT, PAST_INPUTS, POSITION_INPUT, TOKEN_INPUT
+from vaeport.runtime.files import LABEL_INPUT, POSITION_INPUT, TOKEN_INPUT, past_inputs
 
-StepFunction = Callable[[dict[str, np.ndarray]], list[np.ndarray]]  # feeds by name -> (logits, k, v)
+StepFunction = Callable[[dict[str, np.ndarray]], list[np.ndarray]]  # feeds by name -> (logits, k_0, v_0, ...)
 
 
 @dataclass(frozen=True)
@@ -68,16 +68,18 @@ def sample_codes(
     position's logits (the parity gate compares them with the whole-grid graph's)."""
     n = len(uniforms)
     layers, heads, length, head_dim = shape.cache
-    past = [np.zeros((layers, n, heads, length, head_dim), dtype=np.float32) for _ in PAST_INPUTS]
+    names = past_inputs(layers)
+    past = [np.zeros((n, heads, length, head_dim), dtype=np.float32) for _ in names]
     token = np.full(n, shape.codebook_size, dtype=np.int64)  # the start token
     codes = np.empty((n, length), dtype=np.int64)
     for t in range(length):
         feeds = {TOKEN_INPUT: token, POSITION_INPUT: np.array([t], dtype=np.int64)}
-        feeds.update(zip(PAST_INPUTS, past, strict=True))
+        feeds.update(zip(names, past, strict=True))
         if labels is not None:
             feeds[LABEL_INPUT] = labels
-        logits, keys, values = step(feeds)
-        past[0][:, :, :, t], past[1][:, :, :, t] = keys, values
+        logits, *new = step(feeds)
+        for buffer, value in zip(past, new, strict=True):
+            buffer[:, :, t] = value
         if logits_out is not None:
             logits_out[:, t] = logits
         token = codes[:, t] = draw(logits, uniforms[:, t], temperature)

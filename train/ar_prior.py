@@ -5,18 +5,21 @@ Two ways to run the same weights:
 
 - `forward(codes, y)` scores whole grids: logits (N, h, w, K) where position t sees only the codes
   before it (the start token, then codes 0..t-1), for training and for `score`;
-- `step(token, y, position, past_k, past_v)` computes one position for sampling: the token drawn at
-  the previous position goes in, the logits of this position and this position's keys and values
+- `step(token, y, position, past)` computes one position for sampling: the token drawn at the
+  previous position goes in, the logits of this position and this position's keys and values
   (every layer) come out. The caller keeps the keys and values of the positions so far in
-  fixed-size buffers (L, N, heads, T, head_dim) and passes them back; positions at and after
-  `position` are masked, so the buffers' unused tail never matters. No cache update happens inside
-  the graph, so it exports to ONNX with static shapes, and a sampling step costs one position's
-  work instead of the whole grid's.
+  fixed-size buffers, one (N, heads, T, head_dim) pair per layer (`past` = [k_0, v_0, k_1, ...]),
+  and passes them back; positions at and after `position` are masked, so the buffers' unused tail
+  never matters. No cache update happens inside the graph, so it exports to ONNX with static
+  shapes, and a sampling step costs one position's work instead of the whole grid's. One buffer
+  per layer, not one stacked tensor: slicing a layer out of a stack copies it in ONNX Runtime, a
+  copy of the whole cache at every step (a quarter of the sampling time when measured).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +37,7 @@ class Block(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
-        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(approximate="tanh"), nn.Linear(4 * width, width))
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
 
     def split(self, t: torch.Tensor) -> torch.Tensor:
         """(N, T, width) -> (N, heads, T, head_dim)."""
@@ -104,7 +107,7 @@ class CausalTransformerPrior(nn.Module):
 
     @property
     def cache_shape(self) -> tuple[int, int, int, int]:
-        """(layers, heads, T, head_dim) of the key and value buffers, per image."""
+        """(layers, heads, T, head_dim): L pairs of key and value buffers of (heads, T, head_dim) per image."""
         block = self.blocks[0]
         return (len(self.blocks), block.heads, self.length, block.head_dim)
 
@@ -130,24 +133,24 @@ class CausalTransformerPrior(nn.Module):
         return self.head(self.norm(x)).reshape(n, *self.grid, self.num_codes)
 
     def step(
-        self,
-        token: torch.Tensor,
-        y: torch.Tensor | None,
-        position: torch.Tensor,
-        past_k: torch.Tensor,
-        past_v: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, token: torch.Tensor, y: torch.Tensor | None, position: torch.Tensor, past: Sequence[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits (N, K) at `position` (a (1,) int64 tensor) from the previous code `token` (N,)
-        (the start token num_codes at position 0) and the buffers (L, N, H, T, d) of the positions
-        before it; also this position's keys and values (L, N, H, d) for the caller to store."""
+        (the start token num_codes at position 0) and the buffers of the positions before it
+        (`past`: [k_0, v_0, k_1, v_1, ...], each (N, H, T, d)); also this position's keys and
+        values [k_0, v_0, ...] (each (N, H, d)) for the caller to store."""
         x = self.embed(token.unsqueeze(1), y, position)
         seen = torch.arange(self.length, device=token.device) < position
-        keys, values = [], []
+        new: list[torch.Tensor] = []
         for layer, block in enumerate(self.blocks):
-            x, k, v = block.step(x, past_k[layer], past_v[layer], seen)
-            keys.append(k)
-            values.append(v)
-        return self.head(self.norm(x))[:, 0], torch.stack(keys), torch.stack(values)
+            x, k, v = block.step(x, past[2 * layer], past[2 * layer + 1], seen)
+            new += [k, v]
+        return self.head(self.norm(x))[:, 0], new
+
+    def empty_cache(self, n: int) -> list[torch.Tensor]:
+        """Zeroed buffers [k_0, v_0, ...] for n grids."""
+        layers, heads, length, head_dim = self.cache_shape
+        return [torch.zeros(n, heads, length, head_dim) for _ in range(2 * layers)]
 
     def nll(self, codes: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """-log p(codes [| y]) in nats per grid (N,)."""
@@ -178,13 +181,12 @@ def sample_codes(
     """Code grids (N, h, w) drawn position by position with the cached step, one uniform (N, T) per
     position."""
     n = uniforms.shape[0]
-    layers, heads, length, head_dim = prior.cache_shape
-    past_k = torch.zeros(layers, n, heads, length, head_dim)
-    past_v = torch.zeros_like(past_k)
+    past = prior.empty_cache(n)
     token = torch.full((n,), prior.num_codes, dtype=torch.int64)
-    codes = torch.empty(n, length, dtype=torch.int64)
-    for t in range(length):
-        logits, k, v = prior.step(token, y, torch.tensor([t]), past_k, past_v)
-        past_k[:, :, :, t], past_v[:, :, :, t] = k, v
+    codes = torch.empty(n, prior.length, dtype=torch.int64)
+    for t in range(prior.length):
+        logits, new = prior.step(token, y, torch.tensor([t]), past)
+        for buffer, value in zip(past, new, strict=True):
+            buffer[:, :, t] = value
         token = codes[:, t] = draw(logits, uniforms[:, t], temperature)
     return codes.reshape(n, *prior.grid)

@@ -87,7 +87,7 @@ def example_step(model: VQVAE) -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(3)
     layers, heads, length, head_dim = model.prior.cache_shape
     token = torch.randint(0, model.config.codebook_size + 1, (EXAMPLE_BATCH,), generator=generator)
-    past = [torch.randn(layers, EXAMPLE_BATCH, heads, length, head_dim, generator=generator) for _ in range(2)]
+    past = [torch.randn(EXAMPLE_BATCH, heads, length, head_dim, generator=generator) for _ in range(2 * layers)]
     return (token, *example_labels(model), torch.tensor([min(3, length - 1)]), *past)
 
 

@@ -55,8 +55,45 @@ def open_model(path: Path) -> tuple[Any, dict[str, Any], list[dict[str, Any]]]:
     from vaeport.train.load import load_run
 
     model, cfg, record = load_run(path)
+    if cfg.kind == "vqvae":
+        raise InputError(f"{path}: vae-plot draws a VQ-VAE from its model folder: vae-export it first, then plot that")
     info = {"dataset": cfg.dataset, "seed": cfg.seed, "data_dir": cfg.data_dir, "image_size": cfg.image_size}
     return TorchModel(model), info, record["history"]
+
+
+def vq_pictures(
+    model: Any, beside: tuple[Path, ...], test: np.ndarray, history: list[dict[str, Any]], out: Path, prefix: str
+) -> list[Path]:
+    """A VQ-VAE's pictures: its samples (a class grid, or a grid of unconditional samples), its
+    reconstructions beside those of the `beside` models, its two training stages."""
+    from vaeport.runtime import VAE
+    from vaeport.runtime.png import grid
+    from vaeport.train import plots
+
+    models: dict[str, Any] = {}
+    for folder in beside:
+        if not (folder / MANIFEST_FILE).is_file():
+            raise InputError(f"--beside: expected a model folder (with {MANIFEST_FILE}), got {folder}")
+        other = VAE.load(folder, device="cpu")
+        if tuple(other.image_shape) != tuple(model.image_shape):
+            raise InputError(f"--beside: expected a model of image shape {model.image_shape}, got {other.image_shape}")
+        models[folder.name] = other
+    models["VQ-VAE"] = model
+    ensure_folder(out)
+    if model.conditional:
+        samples = plots.vq_class_grid(model)
+    else:
+        import matplotlib.pyplot as plt
+
+        samples, ax = plt.subplots(figsize=(6, 6))
+        plots.show(ax, grid(model.sample(64, seed=0)), "VQ-VAE: 64 samples of the prior")
+    written = [
+        save(samples, out / f"{prefix}vq_samples.png"),
+        save(plots.reconstruction_rows(models, test), out / f"{prefix}vq_reconstructions.png"),
+    ]
+    if history:
+        written.append(save(plots.vq_training_curves(history), out / f"{prefix}vq_training_curves.png"))
+    return written
 
 
 INDEPENDENCE_IMAGES = 10_000  # the correlation picture's test images: all of Fashion-MNIST's, as vae-eval
@@ -136,6 +173,12 @@ def save(fig: Any, path: Path) -> Path:
     show_default=True,
     help="--traverse: which test image's code the sweeps start from.",
 )
+@click.option(
+    "--beside",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    help="A VQ-VAE at PATH: model folders whose reconstructions are drawn beside its own (repeatable).",
+)
 @click.option("--prefix", default="", help="Prefix of the file names.")
 def main(
     path: Path,
@@ -147,6 +190,7 @@ def main(
     points: int,
     traverse: bool,
     base_image: int,
+    beside: tuple[Path, ...],
     prefix: str,
 ) -> None:
     """Draw latent spaces, random decodes, reconstructions, interpolations, traversals, manifold and curves."""
@@ -156,6 +200,13 @@ def main(
     from vaeport.train.evaluation import load_test_data
 
     model, info, history = open_model(path)
+    if getattr(model, "kind", None) == "vqvae":
+        data = load_test_data(info["dataset"], data_dir or info["data_dir"], info["image_size"], info["seed"] or 0)
+        for file in vq_pictures(model, beside, unit_images(data.test[:16]), history, out, prefix):
+            click.echo(f"wrote {file}")
+        return
+    if beside:
+        raise InputError(f"--beside: expected a VQ-VAE model folder at PATH, got {path}")
     if getattr(model, "conditional", False):
         raise InputError(
             f"{path}: expected an unconditional model (draw a conditional one with --conditional), got one with classes"

@@ -238,3 +238,56 @@ def training_curves(history: list[dict[str, Any]]) -> Figure:
         ax.set_xlabel("epoch")
         ax.legend()
     return fig
+
+
+def vq_class_grid(model: Any, rows: int = 8, seed: int = 0) -> Figure:
+    """A class-conditional VQ-VAE's samples: row i draws with the uniforms of sample i in every
+    class (column), so a row shows what one stream of draws gives in each class."""
+    classes = model.classes
+    if not classes:
+        raise InputError("expected a class-conditional VQ-VAE for the class grid, got an unconditional one")
+    k = len(classes)
+    images = np.stack([model.sample(rows, seed=seed, label=c) for c in range(k)], axis=1)  # (rows, k, C, H, W)
+    fig, axes = plt.subplots(rows, k, figsize=(1.05 * k, 1.1 * rows), squeeze=False)
+    for i in range(rows):
+        for j in range(k):
+            show(axes[i, j], images[i, j], classes[j] if i == 0 else None)
+    fig.suptitle("samples of the prior over the codes, one class per column", fontsize=11)
+    return fig
+
+
+def reconstruction_rows(models: dict[str, Any], images: np.ndarray, n: int = 12) -> Figure:
+    """Test images above, then each model's reconstruction (`reconstruct`: the posterior mean of a
+    VAE, the code of an autoencoder, the code grid of a VQ-VAE), one row per model."""
+    x = images[:n]
+    rows = [("input", x), *((name, model.reconstruct(x)) for name, model in models.items())]
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.1 * n, 1.25 * len(rows)), squeeze=False)
+    for r, (name, shown) in enumerate(rows):
+        for i in range(n):
+            show(axes[r, i], shown[i])
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", labelpad=8)
+    return fig
+
+
+def vq_training_curves(history: list[dict[str, Any]]) -> Figure:
+    """A VQ-VAE's two stages per epoch: reconstruction (the first stage trains it), -log p(codes)
+    (uniform during the first stage, then the learned prior's) and their sum, the bound."""
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    panels = (
+        ("test_recon", "train_recon", "reconstruction -log p(x|codes) (nats)"),
+        ("test_kl", None, "codes -log p(codes) (nats)"),
+        ("test_neg_elbo", None, "bound on -log p(x) (nats)"),
+    )
+    for ax, (test_key, train_key, title) in zip(axes, panels, strict=True):
+        if train_key is not None:
+            pairs = [(row["epoch"], row[train_key]) for row in history if row.get(train_key) is not None]
+            ax.plot(*zip(*pairs, strict=True), label="train")
+        ax.plot(epochs, [row[test_key] for row in history], label="test")
+        first_prior = next((row["epoch"] for row in history if row.get("stage") == "prior"), None)
+        if first_prior is not None:
+            ax.axvline(first_prior - 0.5, color="grey", linestyle=":", label="prior's stage")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend()
+    return fig

@@ -182,23 +182,23 @@ class GridPrior(nn.Module):
 
 
 class StepPrior(nn.Module):
-    """The prior_step graph of an unconditional prior: (token, position, past_k, past_v) ->
-    (logits, k, v), train/ar_prior.py's `step`."""
+    """The prior_step graph of an unconditional prior: (token, position, past_k_0, past_v_0, ...) ->
+    (logits, k_0, v_0, ...), train/ar_prior.py's `step`."""
 
     def __init__(self, prior: CausalTransformerPrior) -> None:
         super().__init__()
         self.prior = prior
 
-    def forward(
-        self, token: torch.Tensor, position: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.prior.step(token, None, position, past_k, past_v)
+    def forward(self, token: torch.Tensor, position: torch.Tensor, *past: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits, new = self.prior.step(token, None, position, past)
+        return (logits, *new)
 
 
 class ConditionalStepPrior(StepPrior):
     """The prior_step graph of a class-conditional prior: y (N,) after the token."""
 
     def forward(  # type: ignore[override]
-        self, token: torch.Tensor, y: torch.Tensor, position: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.prior.step(token, y, position, past_k, past_v)
+        self, token: torch.Tensor, y: torch.Tensor, position: torch.Tensor, *past: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        logits, new = self.prior.step(token, y, position, past)
+        return (logits, *new)

@@ -2,7 +2,12 @@
 // informative latent dimensions of sample 1 with sliders (by the KL in the folder's eval.json,
 // else the first ones), redrawing as they move. A conditional model gets a
 // class picker: every picture is drawn in the chosen class.
-import { classesOf, decode, drawGrid, latentOrder, loadEvaluation, loadModel, priorSample, samplePrior, slerp } from "./vae.js";
+// A VQ-VAE folder gets its own page: samples drawn from the autoregressive prior with the
+// seed, class ("any" draws it from the training frequencies) and temperature picked.
+import {
+  classesOf, decode, decodeCodes, drawGrid, latentOrder, loadEvaluation, loadModel, priorSample, sampleCodes,
+  samplePrior, slerp,
+} from "./vae.js";
 
 const params = new URLSearchParams(location.search);
 const folder = params.get("model") || "/models/fashion-mnist/";
@@ -11,6 +16,7 @@ const DIMS = 4;
 
 async function main() {
   const model = await loadModel(folder);
+  if (model.manifest.model.kind === "vqvae") return mainVQ(model);
   const image = model.manifest.image;
   const d = model.manifest.model.latent_dim;
   let latents = [];
@@ -73,6 +79,63 @@ async function main() {
   // Test hook: pick a class as a user would (the grid, interpolation and edit redraw in it).
   window.vaeportPick = async (index) => { picker.value = String(index); await drawSamples(); };
   window.vaeportReady = true;
+}
+
+async function mainVQ(model) {
+  const { manifest } = model;
+  const image = manifest.image;
+  const classes = classesOf(manifest);
+  const picker = document.getElementById("label");
+  if (classes) {
+    picker.append(new Option("any (training frequencies)", ""));
+    classes.forEach((name, i) => picker.append(new Option(`${i}: ${name}`, String(i))));
+    document.getElementById("classes").hidden = false;
+  }
+  document.getElementById("samples-title").textContent = "Samples from the autoregressive prior";
+  document.getElementById("temperature-row").hidden = false;
+  document.getElementById("continuous").hidden = true;
+  document.getElementById("discrete").hidden = false;
+  const label = () => (classes && picker.value !== "" ? Number(picker.value) : null);
+  const temperature = () => Number(document.getElementById("temperature").value);
+
+  async function draw(n, seed, chosen, temp) {
+    const { codes, labels } = await sampleCodes(model, n, seed, chosen, temp);
+    return { codes, labels, pixels: await decodeCodes(model, codes, n) };
+  }
+  async function drawSamples() {
+    const { codes, pixels } = await draw(64, Number(document.getElementById("seed").value), label(), temperature());
+    drawGrid(document.getElementById("grid"), pixels, 64, image, 8, 2);
+    drawCodeMap(document.getElementById("codes-of-first"), codes, manifest.model);
+  }
+  for (const id of ["seed", "temperature"]) document.getElementById(id).addEventListener("change", drawSamples);
+  picker.addEventListener("change", drawSamples);
+  await drawSamples();
+  status.textContent = `${manifest.name}: ${image.channels}x${image.height}x${image.width}, VQ-VAE, ` +
+    `${manifest.model.code_grid.join(" x ")} codes of ${manifest.model.codebook_size}` +
+    `${classes ? `, ${classes.length} classes` : ""}, onnxruntime-web ${ort.env.versions?.web ?? ""}`;
+  // Test hook: n samples of the seeded stream as the page draws them: their codes, classes and RGBA pixels.
+  window.vaeportCodes = async (n, seed, chosen = null, temp = 1) => {
+    const { codes, labels, pixels } = await draw(n, seed, chosen, temp);
+    const probe = document.getElementById("probe");
+    drawGrid(probe, pixels, n, image, n, 1);
+    const rgba = Array.from(probe.getContext("2d").getImageData(0, 0, probe.width, probe.height).data);
+    return { codes: Array.from(codes), labels: labels && Array.from(labels), rgba };
+  };
+  window.vaeportPick = async (index) => { picker.value = index === null ? "" : String(index); await drawSamples(); };
+  window.vaeportReady = true;
+}
+
+function drawCodeMap(canvas, codes, { code_grid: [h, w], codebook_size: k }) {
+  // the first sample's code grid, each index as a grey level (a picture of what the prior drew)
+  const scale = 12;
+  canvas.width = w * scale;
+  canvas.height = h * scale;
+  const ctx = canvas.getContext("2d");
+  for (let i = 0; i < h * w; i++) {
+    const level = Math.round((codes[i] / (k - 1)) * 255);
+    ctx.fillStyle = `rgb(${level},${level},${level})`;
+    ctx.fillRect((i % w) * scale, Math.floor(i / w) * scale, scale, scale);
+  }
 }
 
 main().catch((err) => { status.textContent = `error: ${err.message}`; window.vaeportError = err.message; });

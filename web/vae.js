@@ -1,13 +1,16 @@
 // Shared by the demo and the parity page: load a vaeport model folder with onnxruntime-web,
-// draw decoded images, and a seeded N(0, 1) generator (mulberry32 + Box-Muller).
+// draw decoded images, and a seeded N(0, 1) generator (mulberry32 + Box-Muller). A VQ-VAE is
+// sampled position by position through its prior_step graph with numpy's own uniforms
+// (numpy_random.js), so a seed gives the codes and pixels the Python runtime gives.
 /* global ort */
+import { uniformRows } from "./numpy_random.js";
 
 export const WASM_PATHS = "/web/node_modules/onnxruntime-web/dist/";
-const SUPPORTED_VERSIONS = [1, 2, 3];
+const SUPPORTED_VERSIONS = [1, 2, 3, 4];
 // What the demo runs: the graph roles it opens for each model family (runtime/families.py), and
 // the priors it samples. A folder of another family or prior is refused with a visible line,
 // never drawn from N(0, I) behind its back.
-export const DEMO_ROLES = { vae: ["decoder"], ae: ["decoder"] };
+export const DEMO_ROLES = { vae: ["decoder"], ae: ["decoder"], vqvae: ["decoder", "prior_step"] };
 export const DEMO_PRIORS = { normal: [], flow: ["prior_sample"] }; // prior -> the graphs it samples through
 const ACTIVE_UNIT_THRESHOLD = 0.01; // runtime/evaluate.py: a dimension whose posterior means vary less is inactive
 
@@ -142,6 +145,104 @@ async function decodeNow(model, latents, labels) {
   const session = model.sessions.decoder;
   const out = await session.run(feeds);
   return out[session.outputNames[0]].data;
+}
+
+// --- VQ-VAE: runtime/vq_sampling.py and runtime/vqvae.py, line for line ---
+
+export function drawCode(logits, offset, k, uniform, temperature) {
+  // the first code whose cumulative probability (float64 softmax of logits / temperature)
+  // exceeds the uniform; temperature 0: the most probable code (the first of equals)
+  let best = 0;
+  for (let j = 1; j < k; j++) if (logits[offset + j] > logits[offset + best]) best = j;
+  if (temperature === 0) return best;
+  const top = logits[offset + best] / temperature;
+  const probs = new Float64Array(k);
+  let total = 0;
+  for (let j = 0; j < k; j++) {
+    probs[j] = Math.exp(logits[offset + j] / temperature - top);
+    total += probs[j];
+  }
+  let cumulative = 0;
+  let code = 0;
+  for (let j = 0; j < k; j++) {
+    cumulative += probs[j] / total;
+    if (cumulative <= uniform) code = j + 1;
+  }
+  return Math.min(code, k - 1);
+}
+
+export function drawClasses(uniforms, counts) {
+  // class indices from the training frequencies by inverse CDF (column 0 of each row's uniforms)
+  const cumulative = [];
+  counts.reduce((sum, c, i) => (cumulative[i] = sum + c), 0);
+  const total = cumulative[cumulative.length - 1];
+  return uniforms.map((row) => {
+    let c = 0;
+    for (const edge of cumulative) if (edge / total <= row[0]) c++;
+    return Math.min(c, counts.length - 1);
+  });
+}
+
+export function classWeights(manifest) {
+  // training images per class, uniform when the folder does not record them
+  const counts = manifest.class_counts;
+  const classes = classesOf(manifest);
+  return Array.isArray(counts) && counts.some((c) => c > 0) ? counts : classes.map(() => 1);
+}
+
+export function sampleCodes(model, n, seed, label = null, temperature = 1) {
+  // {codes: Int32Array(n*h*w), labels}: samples 0..n-1 of the seeded stream, as
+  // VQVAE.sample_latent(n, seed, temperature, label=label) draws them (label null: a conditional
+  // prior draws each image's class from the training frequencies)
+  const run = (model.queue ?? Promise.resolve()).then(() => sampleCodesNow(model, n, seed, label, temperature));
+  model.queue = run.catch(() => {});
+  return run;
+}
+
+async function sampleCodesNow(model, n, seed, label, temperature) {
+  const { manifest } = model;
+  const [gh, gw] = manifest.model.code_grid;
+  const k = manifest.model.codebook_size;
+  const [layers, heads, length, headDim] = manifest.model.prior_cache;
+  const uniforms = uniformRows(seed, 0, n, length + 1); // column 0: the class, when drawn
+  const classes = classesOf(manifest);
+  let labels = null;
+  if (classes) labels = label === null ? drawClasses(uniforms, classWeights(manifest)) : uniforms.map(() => label);
+  const session = model.sessions.prior_step;
+  const past = Array.from({ length: 2 * layers }, () => new Float32Array(n * heads * length * headDim));
+  const pastShape = [n, heads, length, headDim];
+  const codes = new Int32Array(n * gh * gw);
+  let token = Array(n).fill(k); // the start token
+  for (let t = 0; t < length; t++) {
+    const feeds = { token: labelTensor(token), position: labelTensor([t]) };
+    past.forEach((buffer, i) => {
+      feeds[`past_${i % 2 ? "v" : "k"}_${Math.floor(i / 2)}`] = new ort.Tensor("float32", buffer, pastShape);
+    });
+    if (labels) feeds.y = labelTensor(labels);
+    const out = await session.run(feeds);
+    past.forEach((buffer, i) => {
+      const value = out[`${i % 2 ? "v" : "k"}_${Math.floor(i / 2)}`].data; // [n, heads, headDim]
+      for (let row = 0; row < n * heads; row++) {
+        buffer.set(value.subarray(row * headDim, (row + 1) * headDim), (row * length + t) * headDim);
+      }
+    });
+    const logits = out.logits.data;
+    token = token.map((_, i) => drawCode(logits, i * k, k, uniforms[i][t + 1], temperature));
+    token.forEach((code, i) => { codes[i * length + t] = code; });
+  }
+  return { codes, labels };
+}
+
+export function decodeCodes(model, codes, n) {
+  // code grids (n*h*w integers) -> Float32Array of n*C*H*W pixels in [0, 1]
+  const [gh, gw] = model.manifest.model.code_grid;
+  const run = (model.queue ?? Promise.resolve()).then(async () => {
+    const session = model.sessions.decoder;
+    const out = await session.run({ codes: new ort.Tensor("int64", BigInt64Array.from(codes, (v) => BigInt(v)), [n, gh, gw]) });
+    return out[session.outputNames[0]].data;
+  });
+  model.queue = run.catch(() => {});
+  return run;
 }
 
 export function toRGBA(pixels, offset, image) {

@@ -1,6 +1,8 @@
 """Cross-runtime parity (a small matrix) and the browser demo in headless Chromium."""
 
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -76,7 +78,6 @@ def write_inputs(path, model_dir):
 @pytest.mark.slow
 def test_parity_matrix_on_a_small_model(small_model, tmp_path):
     """The whole matrix (a smaller model than the shipped one): every column passes or says why it skipped."""
-    import subprocess
 
     run_dir = small_model.parent / "run"
     done = subprocess.run(
@@ -188,13 +189,12 @@ def test_demo_page_draws_a_labelled_decode_as_python(small_cvae, tmp_path):
     ("edit", "message"),
     [
         ({"prior": "vamp"}, "this demo cannot sample the vamp prior (it samples normal, flow)"),
-        ({"kind": "vqvae"}, "this demo cannot run model.kind vqvae (it runs vae, ae)"),
+        ({"kind": "pixelvae"}, "this demo cannot run model.kind pixelvae (it runs vae, ae, vqvae)"),
     ],
 )
 def test_demo_page_refuses_a_folder_it_cannot_run(small_model, tmp_path, edit, message):
     """A family or a prior the page does not know is refused with one visible line, never drawn
     from N(0, I) behind the model's back."""
-    import shutil
 
     folder = tmp_path / "model"
     shutil.copytree(small_model, folder)
@@ -240,3 +240,55 @@ def test_demo_sliders_move_the_most_informative_dimensions(tmp_path):
         ordered = webtools.browser(f"{base}/web/?model=/model/", "vaeportSliderDims")
     assert plain == [0, 1, 2, 3]
     assert ordered == [1, 4, 3, 5]  # by KL; dimension 2 is inactive
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_numpy_generator_in_javascript_draws_numpy_uniforms():
+    """web/numpy_random.js reproduces np.random.default_rng([seed, block]).random() bit for bit,
+    across a block boundary and for a seed wider than 32 bits."""
+    from vaeport.runtime.sampling import prior_uniforms
+
+    cases = [(0, 0, 3, 5), (7, 1020, 6, 50), (2**40 + 3, 5, 2, 4)]
+    script = "import { uniformRows } from " + json.dumps((ROOT / "web" / "numpy_random.js").as_uri()) + ";"
+    script += f"process.stdout.write(JSON.stringify({json.dumps(cases)}.map(([s, a, n, d]) => "
+    script += "uniformRows(s, a, n, d).map((r) => Array.from(r)))));"
+    done = subprocess.run(["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for (seed, start, count, dim), got in zip(cases, json.loads(done.stdout), strict=True):
+        assert np.array_equal(np.asarray(got), prior_uniforms(seed, start, count, dim))
+
+
+VQ_SHIPPED = ROOT / "models" / "fashion-mnist-vq"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(webtools.missing_tools() is not None, reason=str(webtools.missing_tools()))
+def test_demo_page_samples_a_vqvae_as_python(request, tmp_path):
+    """A VQ-VAE folder: the page's JavaScript loop (prior_step once per position, numpy's uniforms)
+    gives the codes Python's runtime draws for the same seed, with a class picked and with the
+    classes drawn from the training frequencies, and the pixels its decoder gives them."""
+    from vaeport.runtime import VAE
+
+    model = VQ_SHIPPED if (VQ_SHIPPED / "vae.json").exists() else request.getfixturevalue("vq_model")
+    vae = VAE.load(model)
+    n, seed = 6, 11
+    shot = tmp_path / "web-vq.png"
+    probe = f"Promise.all([vaeportCodes({n}, {seed}, 3), vaeportCodes({n}, {seed}), vaeportCodes({n}, {seed}, 1, 0)])"
+    with webtools.serve({"/web/": webtools.WEB, "/model/": model}) as base:
+        picked, drawn, greedy = webtools.browser(f"{base}/web/?model=/model/", probe, shot)
+    h, w = vae.image_shape[1:]
+    for got, label, temperature in ((picked, 3, 1.0), (drawn, None, 1.0), (greedy, 1, 0.0)):
+        codes = vae.sample_latent(n, seed=seed, temperature=temperature, label=label)
+        assert np.array_equal(np.asarray(got["codes"]).reshape(codes.shape), codes)
+        want_labels = [label] * n if label is not None else vae.drawn_classes(n, seed).tolist()
+        assert got["labels"] == want_labels
+        pixels = np.asarray(got["rgba"], dtype=np.int32).reshape(h, n * w, 4)[:, :, 0]
+        expected = np.rint(vae.decode(codes)[:, 0] * 255).astype(np.int32)
+        assert np.abs(pixels - np.concatenate(list(expected), axis=1)).max() <= 1
+    assert len(set(drawn["labels"])) > 1  # the classes were drawn, not fixed
+    assert shot.stat().st_size > 10_000
+    if model == VQ_SHIPPED:  # the picture docs/vqvae.md shows
+        target = ROOT / "docs" / "web-demo-vq.png"
+        tmp = target.with_suffix(".png.tmp")
+        tmp.write_bytes(shot.read_bytes())
+        tmp.replace(target)

@@ -40,17 +40,16 @@ def test_the_cached_step_gives_the_whole_grids_logits(num_classes: int) -> None:
     y = torch.tensor([0, 1, 2, 1, 0]) if num_classes else None
     with torch.no_grad():
         whole = model(grid, y).reshape(5, 12, 16)
-        layers, heads, length, head_dim = model.cache_shape
-        past_k, past_v = (
-            torch.zeros(layers, 5, heads, length, head_dim),
-            torch.zeros(layers, 5, heads, length, head_dim),
-        )
-        past_k.normal_(), past_v.normal_()  # what the buffers hold beyond the positions seen must not matter
+        past = model.empty_cache(5)
+        assert len(past) == 4 and past[0].shape == (5, 4, 12, 8)  # a key and a value buffer per layer
+        for buffer in past:
+            buffer.normal_()  # what the buffers hold beyond the positions seen must not matter
         token = torch.full((5,), 16)
         for t in range(12):
-            logits, k, v = model.step(token, y, torch.tensor([t]), past_k, past_v)
+            logits, new = model.step(token, y, torch.tensor([t]), past)
             torch.testing.assert_close(logits, whole[:, t], rtol=1e-4, atol=1e-5)
-            past_k[:, :, :, t], past_v[:, :, :, t] = k, v
+            for buffer, value in zip(past, new, strict=True):
+                buffer[:, :, t] = value
             token = grid.reshape(5, -1)[:, t]
 
 
