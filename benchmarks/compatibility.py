@@ -1,17 +1,20 @@
 """Compatibility matrix: the model folder's graphs, for each export target, in the runtimes apps pin,
 each compared with torch eager on the same seeded inputs.
 
-Rows: target (portable, legacy) x variant (fp32, fp16) x graph role (encoder, decoder). Columns: torch
+Rows: target (portable, legacy) x variant (fp32, fp16) x graph role (each of the family's). Columns: torch
 eager (the reference), ONNX Runtime of this environment, onnx.reference, then runtimes each in its
 own venv built from the package registry and cached under .cache/vaeport/venvs (onnxruntime at the
 oldest version with wheels for this Python and at the newest, OpenVINO, OpenCV DNN, tract,
 onnx2torch, which converts the graph back to torch), then onnxruntime-node and onnxruntime-web in
 headless Chromium (fp32). A column that cannot be installed is skipped with its reason; a runtime
 that cannot run a graph shows the error, never a number. Sections: the shipped model's run folder
-when present, a synthetic conv VAE (Resize, Shape, DepthToSpace) and a synthetic conditional VAE
-(the int64 label input and its Gather); inputs from export/feeds.py, as the export gate draws them.
+when present, a synthetic conv VAE (Resize, Shape, DepthToSpace), a synthetic conditional VAE
+(the int64 label input and its Gather), a flow prior's graphs and a small class-conditional VQ-VAE
+(four roles; its fp16 variant is refused by the gate, so it has fp32 rows only); inputs from
+export/feeds.py, as the export gate draws them.
 
     python benchmarks/compatibility.py [--run-dir runs/fashion-mnist] [--python-only]
+    python benchmarks/compatibility.py --no-conv --no-flow --no-conditional --run-dir none --keep-recorded
     make parity
 """
 
@@ -189,6 +192,22 @@ def flow_run(root: Path) -> Path:
     return fit(config, root / "flow-run", quiet=True).path
 
 
+def vq_run(root: Path) -> Path:
+    """A small class-conditional VQ-VAE (1 + 1 epochs on 2,000 synthetic labelled 28x28 images):
+    the quantizer's MatMul and ArgMin, the decoder's GatherND, the prior's LayerNormalization,
+    Erf, Softmax and masks, and prior_step's int64 token/position inputs and key/value buffers."""
+    from vaeport.train import TrainConfig, fit
+
+    rng = np.random.default_rng(3)
+    np.save(root / "vq.npy", ((rng.random((2000, 28, 28)) < 0.3) * 255).astype(np.uint8))
+    np.save(root / "vq.labels.npy", rng.integers(0, 10, 2000))
+    config = TrainConfig(
+        dataset=f"npy:{root / 'vq.npy'}", kind="vqvae", conditional=True, hidden=(16, 32), latent_dim=8,
+        codebook_size=32, epochs=1, prior_epochs=1, prior_width=32, prior_layers=2, prior_heads=2,
+    )  # fmt: skip
+    return fit(config, root / "vq-run", quiet=True).path
+
+
 def matrix_for(run_dir: Path, seed: int, with_web: bool, tmp_path: Path) -> tuple[list[dict], dict[str, str]]:
     """The rows of one run folder's export, every column filled; and the versions of the venv runtimes."""
     model, _, _ = load_run(run_dir, "last")
@@ -198,7 +217,7 @@ def matrix_for(run_dir: Path, seed: int, with_web: bool, tmp_path: Path) -> tupl
     rows, files = [], {}
     for target, folder in folders.items():
         manifest = read_manifest(folder)
-        for variant in ("fp32", "fp16"):
+        for variant in [v for v in ("fp32", "fp16") if v in manifest.data["graphs"]]:  # a variant the gate left out
             for role in manifest.roles:
                 row_id = f"{target}-{variant}-{role}"
                 files[row_id] = folder / manifest.graph_file(variant, role)
@@ -267,6 +286,9 @@ def main() -> None:
     parser.add_argument("--no-conv", action="store_true", help="skip the synthetic conv model")
     parser.add_argument("--no-conditional", action="store_true", help="skip the synthetic conditional model")
     parser.add_argument("--no-flow", action="store_true", help="skip the synthetic flow-prior model")
+    parser.add_argument("--no-vq", action="store_true", help="skip the synthetic VQ-VAE")
+    parser.add_argument("--keep-recorded", action="store_true",
+                        help="keep the sections of the last recorded result that this run skips")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--python-only", action="store_true", help="skip the Node and Chromium columns")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "compatibility.md")
@@ -295,11 +317,23 @@ def main() -> None:
             runs["a conditional VAE (1 epoch on synthetic labelled 28x28 images; the int64 label y, Gather)"] = (
                 conditional_run(tmp_path / "conditional")
             )
+        if not args.no_vq:
+            (tmp_path / "vq").mkdir()
+            title = (
+                "a class-conditional VQ-VAE (1 + 1 epochs on synthetic labelled 28x28 images; int64 codes, ArgMin, "
+                "GatherND, LayerNormalization, the prior_step's key/value buffers)"
+            )
+            runs[title] = vq_run(tmp_path / "vq")
         for title, run_dir in runs.items():
             work = tmp_path / f"work-{len(sections)}"
             work.mkdir()
             sections[title], found = matrix_for(run_dir, args.seed, not args.python_only, work)
             versions.update(found)
+    recorded = args.json or HERE / "results" / "compatibility.json"
+    if args.keep_recorded and recorded.is_file():
+        before = json.loads(recorded.read_text())
+        sections = {**{t: rows for t, rows in before["sections"].items() if t not in sections}, **sections}
+        versions = {**before["versions"], **versions}
     write_markdown(args.out, sections, versions)
     payload = {"batch": BATCH, "versions": versions, "sections": sections, "seconds": time.perf_counter() - started}
     if args.json:

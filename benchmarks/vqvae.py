@@ -12,7 +12,8 @@
   median of `--repeats`;
 - the bound on -log p(x) (-log p(x|codes) - log p(codes), for a class-conditional prior marginal over
   the classes with p(y) the training frequencies) beside the VAE's IWAE-100 bound from its eval.json;
-- training time of each stage, from the run folder's metrics (runs/<name>/metrics.jsonl).
+- training time of each stage, from the run folder's metrics (runs/<name>/metrics.jsonl);
+- how often `score`'s most probable class (argmax_y p(y) p(codes|y)) is the test image's label.
 
     python benchmarks/vqvae.py [--model models/fashion-mnist-vq] [--per-class 1000]
 """
@@ -145,6 +146,8 @@ def main() -> None:
         "test_mse_vae": reference.get("vae", {}).get("test_mse"),
         "bound_given_label": report["test_neg_elbo"],
         "bound_marginal": float(scores["nll"].mean()),
+        # score's most probable class, argmax_y p(y) p(codes|y): the prior as a classifier
+        "prior_label_accuracy": None if "label" not in scores else float((scores["label"] == data.test_labels).mean()),
         "vae_iwae_nll": reference.get("vae", {}).get("test_iwae_nll"),
         "frechet": frechet["vq"],
         "frechet_vae": frechet["vae"],

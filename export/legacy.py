@@ -19,13 +19,13 @@ LEGACY_OPSET = 13
 INT64_MAX = np.iinfo(np.int64).max
 # Unchanged for float tensors since opset 13 (later versions only added types).
 SAME_AT_13 = {
-    "Add", "ArgMin", "Cast", "Clip", "Concat", "Conv", "DepthToSpace", "DequantizeLinear", "Div", "Exp",
-    "Expand", "Flatten", "Gather", "GatherND", "Gemm", "Identity", "LeakyRelu", "MatMul", "Mul", "Neg", "Pow",
-    "QuantizeLinear", "ReduceSum", "Relu", "Sigmoid", "Slice", "Softmax", "Sub", "Tanh", "Transpose",
-    "Unsqueeze",
-}  # fmt: skip  (ReduceSum took its axes as an input at 13 already; Pow and Neg only gained types since)
+    "Add", "ArgMin", "Cast", "Clip", "Concat", "Conv", "DepthToSpace", "DequantizeLinear", "Div", "Erf", "Exp",
+    "Expand", "Flatten", "Gather", "GatherND", "Gemm", "Identity", "LeakyRelu", "Less", "MatMul", "Mul", "Neg",
+    "Not", "Pow", "QuantizeLinear", "ReduceSum", "Relu", "Sigmoid", "Slice", "Softmax", "Sub", "Tanh",
+    "Transpose", "Unsqueeze", "Where",
+}  # fmt: skip  (ReduceSum took its axes as an input at 13 already; Pow, Neg and Where only gained types since)
 # Opset that introduced the form torch writes, for ops this pass cannot express at 13.
-NEEDS = {"Gelu": 20, "Mish": 18, "GroupNormalization": 18, "LayerNormalization": 17, "Col2Im": 18}
+NEEDS = {"Gelu": 20, "Mish": 18, "GroupNormalization": 18, "Col2Im": 18}
 
 
 def attribute(node: onnx.NodeProto, name: str, default=None):
@@ -55,10 +55,13 @@ class Downgrade:
         self.model = onnx.shape_inference.infer_shapes(model, strict_mode=True)
         graph = self.model.graph
         self.constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        values = (*graph.value_info, *graph.output, *graph.input)
         self.shapes = {
             v.name: [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-            for v in (*graph.value_info, *graph.output, *graph.input)
+            for v in values
         }
+        self.types = {v.name: v.type.tensor_type.elem_type for v in values}
+        self.types.update({t.name: t.data_type for t in graph.initializer})
         self.nodes: list[onnx.NodeProto] = []
         self.counter = 0
 
@@ -131,6 +134,41 @@ class Downgrade:
             raise refuse(node, 19, "coordinate_transformation_mode half_pixel_symmetric")
         drop_attributes(node, {"antialias", "axes", "keep_aspect_ratio_policy"})
         self.nodes.append(node)
+
+    def node_LayerNormalization(self, node: onnx.NodeProto) -> None:
+        """LayerNormalization (opset 17) as the primitives it is defined by: (x - mean) /
+        sqrt(var + epsilon) * scale + bias over the axes from `axis` on, in float32."""
+        x = node.input[0]
+        if len([out for out in node.output if out]) > 1:
+            raise refuse(node, 17, "its mean and inverse deviation outputs")
+        if self.types.get(x) != onnx.TensorProto.FLOAT or attribute(node, "stash_type", 1) != 1:
+            raise refuse(node, 17, "a float32 input is rewritten, this one is not")
+        axis, rank = attribute(node, "axis", -1), len(self.shapes.get(x, []))
+        if axis >= 0 and not rank:
+            raise refuse(node, 17, "a non-negative axis over an input of unknown rank")
+        axes = list(range(axis, 0)) if axis < 0 else list(range(axis - rank, 0))
+        name = node.name or node.output[0]
+        part = lambda what: f"{name}_legacy_{what}"  # noqa: E731
+        epsilon = self.constant("epsilon", np.array(attribute(node, "epsilon", 1e-5), dtype=np.float32))
+        steps = [
+            ("ReduceMean", [x], "mean", {"axes": axes, "keepdims": 1}),
+            ("Sub", [x, part("mean")], "centred", {}),
+            ("Mul", [part("centred"), part("centred")], "squared", {}),
+            ("ReduceMean", [part("squared")], "variance", {"axes": axes, "keepdims": 1}),
+            ("Add", [part("variance"), epsilon], "shifted", {}),
+            ("Sqrt", [part("shifted")], "deviation", {}),
+            ("Div", [part("centred"), part("deviation")], "normalized", {}),
+        ]
+        last = part("normalized")
+        has_bias = len(node.input) > 2 and node.input[2]
+        steps.append(("Mul", [last, node.input[1]], "scaled", {}))
+        last = part("scaled")
+        if has_bias:
+            steps.append(("Add", [last, node.input[2]], "biased", {}))
+            last = part("biased")
+        for op, inputs, what, attrs in steps:
+            self.nodes.append(helper.make_node(op, inputs, [part(what)], name=part(what), **attrs))
+        self.nodes.append(helper.make_node("Identity", [last], [node.output[0]], name=name))
 
 
 def to_legacy(model: onnx.ModelProto) -> onnx.ModelProto:

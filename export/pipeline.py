@@ -165,7 +165,8 @@ def calibrate(folder: Path, holdout: np.ndarray | None, seed: int, log: Log) -> 
     stats = score(vae, holdout, DEFAULT_K, seed, None)
     source = f"{len(holdout)} training images held out of training (--holdout)"
     identity = model_identity(vae.manifest)
-    return Calibration.fit(stats, vae.variational, DEFAULT_FPR, DEFAULT_K, seed, source, identity).to_dict()
+    bounded = vae.manifest.family.bounds_likelihood
+    return Calibration.fit(stats, bounded, DEFAULT_FPR, DEFAULT_K, seed, source, identity).to_dict()
 
 
 def write_folder(

@@ -66,7 +66,7 @@ set and would leak it into the reported numbers.
 |---|---|---|
 {metric_rows}
 
-Training took {train_seconds:.0f} s (training steps and per-epoch test evaluation, from
+Training took {train_seconds:.0f} s{stages} (training steps and per-epoch test evaluation, from
 `metrics.jsonl`) on {machine}, {epochs} epochs.
 
 ## Files
@@ -84,6 +84,13 @@ INTENDED = {
     "compared to modern generative models, it only knows the ten Fashion-MNIST classes at 28x28, and\n"
     "its likelihood numbers are comparable only to other models evaluated the same way (Bernoulli on\n"
     "the [0, 1] grey levels, not on binarized images). Not for any decision about people.",
+    "vqvae": "Sampling (by class or by the training frequencies), encoding to and decoding from 7 x 7 grids\n"
+    "of codes, reconstruction and scoring of 28x28 grayscale clothing images, for learning, demos and as a\n"
+    "test fixture for discrete-latent tooling. Its codes are discrete: `interpolate` and `posterior` are\n"
+    "refused (docs/vqvae.md). Its likelihood figure is an upper bound, looser than a VAE's IWAE bound, and\n"
+    "comparable only to models evaluated the same way (Bernoulli on the [0, 1] grey levels). Samples are\n"
+    "sharper than the VAE's but some are not recognisable as their class (benchmarks/vqvae.py). Not for\n"
+    "any decision about people.",
     "dsprites": "A reference point for disentanglement: its latent dimensions, their traversals and its MIG,\n"
     "FactorVAE and beta-VAE scores against the known factors of the generated dSprites grid\n"
     "(docs/disentanglement.md). It knows only white sprites of three shapes on black; its scores are\n"
@@ -178,6 +185,15 @@ def usage_lines(classes: tuple[str, ...] | None, name: str) -> str:
     )
 
 
+def stage_seconds(history: list[dict]) -> str:
+    """ " (autoencoder N s, prior M s)" for a run trained in stages, else ""."""
+    stages: dict[str, float] = {}
+    for row in history:
+        if "stage" in row:
+            stages[row["stage"]] = stages.get(row["stage"], 0.0) + row["seconds"] + row["eval_seconds"]
+    return f" ({', '.join(f'{stage} {seconds:.0f} s' for stage, seconds in stages.items())})" if stages else ""
+
+
 def write_card(name: str, recipe: dict, run_dir: Path, model_dir: Path) -> None:
     """MODEL_CARD.md of a model folder, from its run folder's metrics and its eval.json."""
     history = Run(run_dir).metrics
@@ -205,10 +221,13 @@ def write_card(name: str, recipe: dict, run_dir: Path, model_dir: Path) -> None:
         ),
         dataset_line=DATASET_LINES.get(manifest.training["dataset"], manifest.training["dataset"]),
         test_line=TEST_LINES.get(manifest.training["dataset"], "the test split"),
-        intended=INTENDED.get(manifest.training["dataset"], INTENDED["fashion-mnist"]),
+        intended=INTENDED["vqvae"]
+        if manifest.kind == "vqvae"
+        else INTENDED.get(manifest.training["dataset"], INTENDED["fashion-mnist"]),
         metric_rows=metric_rows(torch_eval, onnx_eval),
         usage=usage_lines(manifest.classes, name),
         train_seconds=train_seconds,
+        stages=stage_seconds(history),
         machine=f"{platform.machine()} CPU, 2 cores",
         epochs=manifest.training["epochs_trained"],
         files="\n".join(

@@ -110,6 +110,12 @@ class Family:
     summary: str
 
     @property
+    def bounds_likelihood(self) -> bool:
+        """Whether `score` gives each image a bound on -log p(x) (`nll`, `kl`): a VAE's posterior,
+        a VQ-VAE's prior over its codes; not a plain autoencoder."""
+        return self.variational or self.kind == "vqvae"
+
+    @property
     def role_names(self) -> tuple[str, ...]:
         return tuple(role.name for role in self.roles)
 

@@ -127,7 +127,7 @@ def main(
     if fit_path is not None:
         stats = {s: results[s] for s in STATISTICS}
         source = f"{len(names)} images of {fit_path.name}"
-        fitted = Calibration.fit(stats, vae.variational, fpr, k, seed, source, identity)
+        fitted = Calibration.fit(stats, vae.manifest.family.bounds_likelihood, fpr, k, seed, source, identity)
         atomic_write_text(out, json.dumps(fitted.to_dict(), indent=2) + "\n")
         click.echo(
             f"calibrated on {len(names)} normal images: threshold {fitted.threshold:.4g} at fpr {fpr:g}; wrote {out}"

@@ -126,23 +126,16 @@ def statistics(
     [B] on a conditional model (then every statistic is given y: `nll` bounds -log p(x|y)); NaN
     where the model has none (a plain autoencoder has no KL and no likelihood bound).
     `of_images`: image_statistics(x) when already computed."""
+    if vae.kind == "vqvae":
+        return code_statistics(vae, x, y, of_images)
     manifest = vae.manifest
     backend = onnx_backend(vae, manifest.likelihood, manifest.gaussian_scale)
     n, pixels = len(x), int(np.prod(x.shape[1:]))
     q = vae.posterior(x, label=y)
     mean = q.mode()
     reconstruction = vae.decode(mean, label=y)
-    residual = np.abs(reconstruction.astype(np.float64) - x).reshape(n, -1)
-    top = max(1, math.ceil(RESIDUAL_SHARE * pixels))
-    out = dict(of_images if of_images is not None else image_statistics(x))
-    out.update(
-        {
-            "recon": -backend.log_likelihood(mean, x, y),
-            "mse": (residual**2).mean(axis=1),
-            "sharpness_gap": out["sharpness"] - sharpness(reconstruction),
-            "residual_peak": np.partition(residual, pixels - top, axis=1)[:, pixels - top :].mean(axis=1),
-        }
-    )
+    out = reconstruction_statistics(x, reconstruction, of_images)
+    out["recon"] = -backend.log_likelihood(mean, x, y)
     if not isinstance(q, DiagonalGaussian):
         out["nll"] = out["kl"] = np.full(n, np.nan)
     else:
@@ -150,6 +143,56 @@ def statistics(
         out["kl"] = kl_to_prior(q, vae.prior, q.sample(eps[0]))
         out["nll"] = iwae_nll(log_weights(backend, x, q, eps, y)[1])
     out["bits_per_dim"] = out["nll"] / (pixels * math.log(2))
+    return out
+
+
+def reconstruction_statistics(x: np.ndarray, reconstruction: np.ndarray, of_images: dict | None) -> dict:
+    """The image statistics and those of the reconstruction's residual (mse, sharpness_gap, residual_peak)."""
+    n, pixels = len(x), int(np.prod(x.shape[1:]))
+    residual = np.abs(reconstruction.astype(np.float64) - x).reshape(n, -1)
+    top = max(1, math.ceil(RESIDUAL_SHARE * pixels))
+    out = dict(of_images if of_images is not None else image_statistics(x))
+    out["mse"] = (residual**2).mean(axis=1)
+    out["sharpness_gap"] = out["sharpness"] - sharpness(reconstruction)
+    out["residual_peak"] = np.partition(residual, pixels - top, axis=1)[:, pixels - top :].mean(axis=1)
+    return out
+
+
+def code_statistics(
+    vae: Any, x: np.ndarray, y: np.ndarray | None, of_images: dict | None, rate: bool = True
+) -> dict[str, Any]:
+    """A VQ-VAE's STATISTICS: `recon` = -log p(x|codes) of the decoded codes (Bernoulli), `kl` =
+    -log p(codes[|y]) under the prior, `nll` their sum (a bound on -log p(x[|y])), and the image
+    and residual statistics of the reconstruction. rate=False: `codes` instead of the prior's terms."""
+    from vaeport.runtime.evaluate import bernoulli_log_likelihood
+
+    codes = vae.encode(x)
+    reconstruction = vae.decode(codes)
+    out: dict[str, Any] = reconstruction_statistics(x, reconstruction, of_images)
+    out["recon"] = -bernoulli_log_likelihood(reconstruction, x)
+    if not rate:
+        out["codes"] = codes
+        return out
+    out["kl"] = vae.code_nll(codes, y)
+    out["nll"] = out["recon"] + out["kl"]
+    out["bits_per_dim"] = out["nll"] / (int(np.prod(x.shape[1:])) * math.log(2))
+    return out
+
+
+def code_marginal_statistics(vae: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+    """A class-conditional VQ-VAE's statistics of unlabelled images: the codes and their decode do
+    not depend on the class, so only the rate is marginal, -log sum_y p(y) p(codes|y); `label` is
+    the most probable class."""
+    out = code_statistics(vae, x, None, None, rate=False)
+    codes = out.pop("codes")
+    joint = class_prior(vae)[:, None] - np.stack(
+        [vae.code_nll(codes, np.full(len(x), c, dtype=np.int64)) for c in range(len(vae.classes))]
+    )  # [K, B] log p(codes, y)
+    peak = joint.max(axis=0)
+    out["kl"] = -(peak + np.log(np.exp(joint - peak).sum(axis=0)))
+    out["nll"] = out["recon"] + out["kl"]
+    out["bits_per_dim"] = out["nll"] / (int(np.prod(x.shape[1:])) * math.log(2))
+    out["label"] = joint.argmax(axis=0).astype(np.int64)
     return out
 
 
@@ -201,7 +244,7 @@ class Calibration:
     def fit(
         cls,
         stats: dict[str, np.ndarray],
-        variational: bool,
+        bounded: bool,
         fpr: float,
         k: int,
         seed: int,
@@ -209,10 +252,11 @@ class Calibration:
         model: dict[str, Any] | None = None,
     ) -> Calibration:
         """Fit on the statistics of normal images only; the threshold is their (1 - fpr) quantile.
-        `model`: model_identity() of the model the statistics came from."""
+        `bounded`: the model gives `nll` and `kl` (Family.bounds_likelihood). `model`:
+        model_identity() of the model the statistics came from."""
         if not (isinstance(fpr, float) and 0.0 < fpr < 0.5):
             raise InputError(f"expected a false-positive rate between 0 and 0.5, got {fpr!r}")
-        features = VAE_FEATURES if variational else AE_FEATURES
+        features = VAE_FEATURES if bounded else AE_FEATURES
         design = cls.design(stats, features)
         n = len(design)
         if n < 10 * len(features) or n * fpr < 5:
@@ -319,11 +363,13 @@ def marginal_statistics(vae: Any, x: np.ndarray, k: int, seed: int) -> dict[str,
     """A conditional model's statistics of unlabelled images: `nll` of the marginal p(x) over the
     classes, the rest (and `label`) of the most probable class (the lowest reconstruction NLL for a
     plain autoencoder, which has no likelihood bound)."""
+    if vae.kind == "vqvae":
+        return code_marginal_statistics(vae, x)
     of_images = image_statistics(x)
     per_class = [
         statistics(vae, x, k, seed, np.full(len(x), c, dtype=np.int64), of_images) for c in range(len(vae.classes))
     ]
-    if vae.variational:
+    if vae.manifest.family.bounds_likelihood:
         joint = class_prior(vae)[:, None] - np.stack([s["nll"] for s in per_class])  # [K, B] log p(x, y)
         best = joint.argmax(axis=0)
         nll = -(joint.max(axis=0) + np.log(np.exp(joint - joint.max(axis=0)).sum(axis=0)))

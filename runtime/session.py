@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,16 @@ class SessionSettings:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     threads: int | None = None  # intra-op threads; None lets ONNX Runtime pick (one per core)
     optimization: str = "all"  # "disabled" | "basic" | "extended" | "all"
+
+
+def cpu_workers(threads: int | None) -> int:
+    """Threads to run independent CPU work on: `threads`, else the cores this process may use."""
+    if threads:
+        return threads
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def session_options(settings: SessionSettings) -> Any:

@@ -5,7 +5,7 @@ folder. Its latents are code grids [N, h, w] of int64 codebook indices:
     codes = vq.encode(x)                     # [N, h, w] int64
     x_hat = vq.decode(codes)                 # [N, C, H, W] in [0, 1]
     x = vq.sample(16, seed=0, label="Shirt") # the prior drawn position by position, then decoded
-    s = vq.score(x)                          # nll = -log p(x|codes) - log p(codes), nats
+    s = vq.score(x)                          # nll = -log p(x|codes) - log p(codes), nats; the anomaly features
 
 Sampling runs the `prior_step` graph h * w times per batch, every position drawn with a uniform of
 the seeded stream (runtime/sampling.py's `prior_uniforms`: image i depends only on (seed, i)). A
@@ -19,7 +19,7 @@ through the codebook's vectors leaves the set of grids the prior has learned.
 
 from __future__ import annotations
 
-import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -33,24 +33,18 @@ from vaeport.runtime.sampling import prior_uniforms
 from vaeport.runtime.vae import VAE, Label
 from vaeport.runtime.vq_sampling import CodeShape, draw_classes, sample_codes
 
-CODE_FIELDS = ("nll", "bits_per_dim", "recon", "kl", "mse")  # score's per-image arrays (kl: -log p(codes))
-
-
-def bernoulli_nll(p: np.ndarray, x: np.ndarray) -> np.ndarray:
-    from vaeport.runtime.evaluate import bernoulli_log_likelihood
-
-    return -bernoulli_log_likelihood(p, x)
-
 
 class VQVAE(VAE):
     """A loaded VQ-VAE. Create with `VAE.load(path)`."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, workers: int = 1, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         shapes = self._manifest.shapes
         self.code_shape = CodeShape(shapes.code_grid, shapes.codebook_size, shapes.prior_cache)
         self._prior_graph = self.graphs["prior"]
         self._step = self.graphs["prior_step"]
+        # sampling runs row groups in parallel on CPU (each row's draws do not depend on the others)
+        self._workers = max(1, workers) if self._step.device == "cpu" else 1
 
     @property
     def code_grid(self) -> tuple[int, int]:
@@ -139,12 +133,21 @@ class VQVAE(VAE):
         if self._classes is not None and labels is None:
             labels = draw_classes(uniforms[:, 0], self.class_weights())
         codes = np.empty((n, *self.code_grid), dtype=np.int64)
-        step = self.batch_size
-        for s in range(0, n, step):
+        step = min(self.batch_size, -(-n // self._workers))
+
+        def fill(s: int) -> None:
             part = None if labels is None else labels[s : s + step]
             codes[s : s + step] = sample_codes(
                 self._step_run, self.code_shape, uniforms[s : s + step, 1:], part, temperature
             )
+
+        starts = range(0, n, step)
+        if self._workers == 1 or len(starts) == 1:
+            for s in starts:
+                fill(s)
+        else:
+            with ThreadPoolExecutor(self._workers) as pool:
+                list(pool.map(fill, starts))  # list(): re-raises a worker's exception here
         return codes
 
     def drawn_classes(self, n: int, seed: int, start: int = 0) -> np.ndarray:
@@ -163,7 +166,7 @@ class VQVAE(VAE):
         return counts
 
     def _step_run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        # one session call per position: the buffers are [L, N, ...], so Graph's row batching does not apply
+        # one session call per position, on the rows sample_latent hands this worker
         return self._step.session.run(self._step.outputs, feeds)
 
     def sample(self, n: int, seed: int | None = None, temperature: float = 1.0, label: Label = None) -> np.ndarray:
@@ -171,45 +174,6 @@ class VQVAE(VAE):
         return self.decode(self.sample_latent(n, seed, temperature, label=label))
 
     # -- scores --------------------------------------------------------------------------------
-    def score(  # type: ignore[override]
-        self, x: Any, k: int = 1, seed: int = 0, calibration: Any = None, label: Label = None
-    ) -> dict[str, np.ndarray]:
-        """Per image: `nll`, the bound -log p(x) <= -log p(x|codes) - log p(codes) in nats (the
-        VAE's scale), its `bits_per_dim`, `recon` (-log p(x|codes)), `kl` (-log p(codes), the
-        bound's rate term), `mse`. A conditional prior scores each image with its `label`, or
-        without one marginally over the classes (log sum_y p(y) p(codes|y), and `label` the most
-        probable class). `k` and `seed` do not apply (the codes are deterministic); no anomaly
-        calibration is fitted for a VQ-VAE yet, so `anomaly` is NaN and `flagged` None."""
-        if calibration is not None:
-            raise InputError("expected no calibration for a VQ-VAE (its anomaly score is not built yet), got one")
-        images = as_images(x, self.image_shape)
-        labels = None if label is None else as_labels(label, len(images), self._classes)
-        out: dict[str, Any] = {name: np.empty(len(images)) for name in CODE_FIELDS}
-        marginal = self._classes is not None and labels is None
-        if marginal:
-            out["label"] = np.empty(len(images), dtype=np.int64)
-        for s in range(0, len(images), self.batch_size):
-            batch = images[s : s + self.batch_size]
-            codes = self.encode(batch)
-            probs = self.decode(codes)
-            recon = bernoulli_nll(probs, batch)
-            if marginal:
-                log_prior = np.log(np.asarray(self.class_weights(), dtype=np.float64) / sum(self.class_weights()))
-                joint = np.stack([log_prior[c] - self.code_nll(codes, c) for c in range(len(log_prior))])
-                peak = joint.max(axis=0)
-                rate = -(peak + np.log(np.exp(joint - peak).sum(axis=0)))
-                out["label"][s : s + len(batch)] = joint.argmax(axis=0)
-            else:
-                rate = self.code_nll(codes, None if labels is None else labels[s : s + len(batch)])
-            out["recon"][s : s + len(batch)] = recon
-            out["kl"][s : s + len(batch)] = rate
-            out["mse"][s : s + len(batch)] = ((probs - batch) ** 2).reshape(len(batch), -1).mean(axis=1)
-        out["nll"] = out["recon"] + out["kl"]
-        out["bits_per_dim"] = out["nll"] / (int(np.prod(self.image_shape)) * math.log(2))
-        out["anomaly"] = np.full(len(images), np.nan)
-        out["flagged"] = None
-        return out
-
     # -- what a discrete latent does not have ----------------------------------------------------
     def posterior(self, x: Any, label: Label = None) -> Any:
         raise InputError("a VQ-VAE has no posterior distribution: its codes are deterministic (use encode)")

@@ -105,7 +105,13 @@ class TrainConfig:
     epochs: int = setting(10, "Epochs to train (raise it with --resume to continue).", minimum=1, resumable=True)
     batch_size: int = setting(128, "Images per step.", minimum=1)
     lr: float = setting(1e-3, "Adam learning rate.", minimum=0, exclusive_minimum=True)
-    lr_schedule: str = setting("constant", "constant, or cosine (to 0 over all steps).", choices=LR_SCHEDULES)
+    lr_schedule: str = setting(
+        "constant", "constant, or cosine (to 0 over all steps; a VQ-VAE: its autoencoder's).", choices=LR_SCHEDULES
+    )
+    prior_lr_schedule: str = setting(
+        "constant", "--model vqvae: the prior stage's schedule, constant or cosine (to 0 over its steps).",
+        choices=LR_SCHEDULES,
+    )  # fmt: skip
     seed: int = setting(0, "Seeds the split, the initial weights, the batches and the noise.", minimum=0)
     eval_batch_size: int = setting(1000, "Test images per batch of the per-epoch evaluation.", minimum=1)
     # -- where it runs -----------------------------------------------------------------------
@@ -120,6 +126,8 @@ class TrainConfig:
         check_fields(self)
         if self.kind == "vqvae":
             check_vqvae(self)
+        else:
+            check_not_vqvae(self)
         if self.prior != DEFAULT_PRIOR and self.kind != "vae":
             raise InputError(
                 f"expected --prior {DEFAULT_PRIOR} with --model {self.kind} (it has no KL to learn a prior through), "
@@ -195,7 +203,6 @@ VQ_UNUSED = (
     ("samples", 1, "its codes are deterministic"),
     ("likelihood", "bernoulli", "its bound is in Bernoulli nats"),
     ("arch", "conv", "its encoder keeps a grid"),
-    ("lr_schedule", "constant", "each of its two stages keeps its learning rate"),
 )
 
 
@@ -212,6 +219,20 @@ def check_vqvae(cfg: TrainConfig) -> None:
         raise InputError(
             f"expected --prior-width to be a multiple of --prior-heads ({cfg.prior_heads}), got {cfg.prior_width}"
         )
+
+
+VQ_ONLY = ("codebook_size", "commitment", "prior_epochs", "prior_width", "prior_layers", "prior_heads",
+           "prior_lr_schedule")  # fmt: skip
+
+
+def check_not_vqvae(cfg: TrainConfig) -> None:
+    """The VQ-VAE's own options are refused for another family, not ignored."""
+    for f in fields(TrainConfig):
+        if f.name in VQ_ONLY and getattr(cfg, f.name) != f.default:
+            raise InputError(
+                f"expected {option_name(f)} only with --model vqvae, got it ({show(getattr(cfg, f.name))}) "
+                f"with --model {cfg.kind}"
+            )
 
 
 def total_epochs(cfg: TrainConfig) -> int:

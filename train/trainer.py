@@ -62,10 +62,10 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
-def learning_rate(cfg: TrainConfig, global_step: int, total_steps: int) -> float:
-    if cfg.lr_schedule == "cosine":
-        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(global_step / total_steps, 1.0)))
-    return cfg.lr
+def learning_rate(lr: float, schedule: str, global_step: int, total_steps: int) -> float:
+    if schedule == "cosine":
+        return lr * 0.5 * (1.0 + math.cos(math.pi * min(global_step / total_steps, 1.0)))
+    return lr
 
 
 def kl_ramp(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
@@ -233,6 +233,12 @@ class Trainer:
         self.dist.barrier()
         return p.history
 
+    def step_lr(self, global_step: int, total_steps: int) -> float | None:
+        """The learning rate of a step under --lr-schedule (None: constant, left as it is)."""
+        if self.cfg.lr_schedule == "constant":
+            return None
+        return learning_rate(self.cfg.lr, self.cfg.lr_schedule, global_step, total_steps)
+
     def run_epoch(self, perm: torch.Tensor, total_steps: int, bar: Any, stop: StopRequest) -> bool:
         """Steps until the epoch ends (False) or a stop was requested on any rank (True, after the
         step in progress). The request rides on the step's one all-reduce, so every rank stops
@@ -242,9 +248,10 @@ class Trainer:
         while p.step < self.steps_per_epoch:
             started = time.perf_counter()
             global_step = p.epoch * self.steps_per_epoch + p.step
-            if cfg.lr_schedule != "constant":
+            lr = self.step_lr(global_step, total_steps)
+            if lr is not None:
                 for group in self.optimizer.param_groups:
-                    group["lr"] = learning_rate(cfg, global_step, total_steps)
+                    group["lr"] = lr
             idx = perm[p.step * cfg.batch_size : (p.step + 1) * cfg.batch_size]
             part = self.dist.part(len(idx))
             self.batch_index = idx[part]

@@ -24,7 +24,7 @@ from vaeport.runtime.errors import InputError
 from vaeport.train.checkpoint import load_checkpoint
 from vaeport.train.loss import LossTerms, reconstruction_nll
 from vaeport.train.torch_eval import unit_tensor
-from vaeport.train.trainer import Trainer, make_optimizer
+from vaeport.train.trainer import Trainer, learning_rate, make_optimizer
 from vaeport.train.vqvae import VQVAE, vq_loss
 
 STAGES = ("autoencoder", "prior")
@@ -85,6 +85,14 @@ class VQTrainer(Trainer):
         if self.stage == "prior" and self.train_codes is None:
             self.train_codes = self.codes_of(self.train_x)
         return super().run_epoch(perm, total_steps, bar, stop)
+
+    def step_lr(self, global_step: int, total_steps: int) -> float:
+        """Each stage on its own schedule (--lr-schedule, --prior-lr-schedule) over its own steps."""
+        cfg, first = self.cfg, self.cfg.epochs * self.steps_per_epoch
+        if self.stage == STAGES[0]:
+            return learning_rate(cfg.lr, cfg.lr_schedule, global_step, first)
+        steps = cfg.prior_epochs * self.steps_per_epoch
+        return learning_rate(cfg.lr, cfg.prior_lr_schedule, global_step - first, steps)
 
     def rank_loss_terms(
         self, x: torch.Tensor, y: torch.Tensor | None, batch: int, part: slice, weight: float

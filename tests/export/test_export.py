@@ -290,6 +290,36 @@ def test_legacy_refuses_what_opset_13_cannot_express():
         to_legacy(reshape)
 
 
+@pytest.mark.parametrize(("axis", "bias"), [(-1, True), (1, False)])
+def test_legacy_writes_layer_normalization_as_its_primitives(axis, bias):
+    """LayerNormalization (opset 17) becomes ReduceMean/Sub/Mul/Sqrt/Div at opset 13 with the same
+    result, whatever its axis and with or without a bias; a float16 input is refused."""
+    import onnxruntime as ort
+
+    from vaeport.export.legacy import to_legacy
+
+    h, rng = onnx.helper, np.random.default_rng(0)
+    scale = onnx.numpy_helper.from_array(rng.standard_normal((3, 5)).astype(np.float32), "scale")
+    shift = onnx.numpy_helper.from_array(rng.standard_normal((3, 5)).astype(np.float32), "shift")
+    inputs = ["x", "scale", "shift"] if bias else ["x", "scale"]
+
+    def model(dtype):
+        x = h.make_tensor_value_info("x", dtype, ["N", 3, 5])
+        y = h.make_tensor_value_info("y", dtype, ["N", 3, 5])
+        node = h.make_node("LayerNormalization", inputs, ["y"], name="norm", axis=axis, epsilon=1e-3)
+        graph = h.make_graph([node], "g", [x], [y], [scale, shift] if bias else [scale])
+        return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)])
+
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32) * 3 + 1
+    legacy = to_legacy(model(onnx.TensorProto.FLOAT))
+    assert legacy.opset_import[0].version == 13
+    assert "LayerNormalization" not in {node.op_type for node in legacy.graph.node}
+    want, got = (ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0] for m in (model(1), legacy))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(InputError, match="LayerNormalization .norm. needs opset 17 .a float32 input"):
+        to_legacy(model(onnx.TensorProto.FLOAT16))
+
+
 def test_target_errors_leave_nothing(runs, tmp_path):
     code, _, stderr = run_cli([runs["mlp-vae-8x8"], "--out", tmp_path / "m", "--target", "ancient"])
     assert code == 2 and "Invalid value for '--target'" in stderr

@@ -77,3 +77,21 @@ def test_the_prior_is_causal_in_torch_and_in_onnx(vq_run, vq_model, position):
         np.testing.assert_array_equal(a[:, : position + 1], b[:, : position + 1])
         if position < 15:  # the change is seen after it
             assert np.abs(a[:, position + 1 :] - b[:, position + 1 :]).max() > 1e-4
+
+
+def test_the_legacy_target_exports_every_role(vq_run, vq_model, tmp_path):
+    """--target legacy: the prior's LayerNormalization is rewritten into opset-13 primitives, the
+    gate (sampling checks included) passes, and the folder draws the portable folder's codes."""
+    import onnx
+
+    from vaeport.export import export
+    from vaeport.runtime import VAE
+
+    folder = export(vq_run, tmp_path / "legacy", target="legacy")
+    legacy, portable = VAE.load(folder), VAE.load(vq_model)
+    assert legacy.manifest.opset == 13
+    for role in ("prior", "prior_step"):
+        assert "LayerNormalization" not in {n.op_type for n in onnx.load(folder / f"{role}.onnx").graph.node}
+    np.testing.assert_array_equal(legacy.sample_latent(24, seed=1, label=2), portable.sample_latent(24, seed=1, label=2))
+    images = portable.sample(4, seed=0, label=1)
+    np.testing.assert_array_equal(legacy.encode(images), portable.encode(images))

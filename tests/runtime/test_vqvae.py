@@ -91,12 +91,39 @@ def test_score_is_the_bound_in_nats_and_marginal_without_a_label(vq, test_images
     np.testing.assert_allclose(given["nll"], given["recon"] + given["kl"])
     np.testing.assert_allclose(given["kl"], vq.code_nll(vq.encode(test_images), labels))
     assert (given["kl"] > 0).all() and np.isnan(given["anomaly"]).all() and given["flagged"] is None
+    # the anomaly features a VAE's score has, from the VQ-VAE's reconstruction
+    recon = vq.reconstruct(test_images)
+    np.testing.assert_allclose(given["mse"], ((recon - test_images) ** 2).reshape(40, -1).mean(axis=1), rtol=1e-6)
+    for name in ("complexity", "sharpness", "sharpness_gap", "residual_peak", "brightness"):
+        assert np.isfinite(given[name]).all(), name
     marginal = vq.score(test_images)
     # log sum_y p(y) p(codes|y) >= log p(y*) p(codes|y*) for the label's own class
     assert (marginal["kl"] <= given["kl"] - np.log(np.asarray(vq.class_weights())[labels] / sum(vq.class_weights())) + 1e-9).all()
     assert marginal["label"].shape == (40,)
+    np.testing.assert_allclose(marginal["recon"], given["recon"])  # the codes do not depend on the class
     # an image's score does not depend on the batch around it
     np.testing.assert_allclose(vq.score(test_images[3:4], label=labels[3:4])["nll"], given["nll"][3:4])
+
+
+def test_vae_score_fits_and_applies_an_anomaly_calibration(vq_model, tmp_path):
+    """vae-score --fit on normal images of a VQ-VAE (its bound's terms among the features), then
+    scoring with it: the normal test images are flagged about as often as the rate asked for,
+    images of noise nearly always."""
+    from vaeport.runtime.score_cli import main as score_main
+    from vaeport.runtime.score_cli import read_calibration
+
+    data = load_dataset("digits", seed=0)
+    np.save(tmp_path / "normal.npy", data.train[:600])
+    fitted = tmp_path / "calibration.json"
+    args = ["--fit", tmp_path / "normal.npy", "--fpr", "0.05", "--out", fitted, "--quiet"]
+    result = CliRunner().invoke(score_main, [str(a) for a in [vq_model, *args]])
+    assert result.exit_code == 0, result.output
+    assert {"nll", "kl", "recon"} <= set(json.loads(fitted.read_text())["features"])
+    vq = VAE.load(vq_model, device="cpu", threads=1)
+    used = read_calibration(fitted)
+    normal = vq.score(data.test, calibration=used)["flagged"].mean()
+    noise = np.random.default_rng(0).random((100, 1, 8, 8), dtype=np.float32)
+    assert normal < 0.15 and vq.score(noise, calibration=used)["flagged"].mean() > 0.9
 
 
 @pytest.mark.parametrize(

@@ -158,6 +158,7 @@ def test_kl_warmup_and_cosine_schedule():
     assert kl_weight(cfg, 0, 10) == 0.0
     assert kl_weight(cfg, 10, 10) == 1.0
     assert kl_weight(cfg, 40, 10) == 2.0
-    assert learning_rate(cfg, 0, 100) == 1.0
-    assert learning_rate(cfg, 50, 100) == pytest.approx(0.5)
-    assert learning_rate(cfg, 100, 100) == pytest.approx(0.0)
+    assert learning_rate(1.0, "cosine", 0, 100) == 1.0
+    assert learning_rate(1.0, "cosine", 50, 100) == pytest.approx(0.5)
+    assert learning_rate(1.0, "cosine", 100, 100) == pytest.approx(0.0)
+    assert learning_rate(1.0, "constant", 50, 100) == 1.0

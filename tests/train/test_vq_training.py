@@ -38,7 +38,6 @@ def config(**overrides):
         (dict(kl_warmup_epochs=2.0), "expected --kl-warmup-epochs 0.0 with --model vqvae"),
         (dict(arch="mlp"), "expected --arch 'conv' with --model vqvae"),
         (dict(likelihood="gaussian"), "expected --likelihood 'bernoulli' with --model vqvae"),
-        (dict(lr_schedule="cosine"), "expected --lr-schedule 'constant' with --model vqvae"),
         (dict(codebook_size=1), "expected --codebook-size >= 2, got 1"),
         (dict(prior_width=30, prior_heads=4), "expected --prior-width to be a multiple of --prior-heads"),
     ],
@@ -78,6 +77,29 @@ def test_two_stages_train_the_autoencoder_then_the_prior(tmp_path, digits):
     assert all(0 < r["codes_used"] <= 1 and r["perplexity"] >= 1 for r in history)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_cosine_schedule_decays_each_stage_on_its_own(tmp_path, digits):
+    """--lr-schedule and --prior-lr-schedule cosine: each stage starts at --lr and decays toward 0
+    by its own last step."""
+    cfg = config(epochs=2, prior_epochs=2, lr_schedule="cosine", prior_lr_schedule="cosine")
+    trainer = VQTrainer(cfg, digits, tmp_path, show_progress=False)
+    per_epoch, lr = trainer.steps_per_epoch, trainer.cfg.lr
+    rates = {}
+    for epoch in range(4):
+        trainer.progress.epoch = epoch
+        rates[epoch] = [trainer.step_lr(epoch * per_epoch + s, 0) for s in range(per_epoch)]
+    assert rates[0][0] == rates[2][0] == lr  # each stage starts afresh
+    assert rates[1][-1] < 0.05 * lr and rates[3][-1] < 0.05 * lr
+    assert rates[0] == rates[2] and rates[1] == rates[3]
+    trainer.progress.epoch = 0
+    history = trainer.fit()
+    assert [r["lr"] for r in history] == pytest.approx([rates[e][-1] for e in range(4)])
+    trainer = VQTrainer(config(epochs=2, prior_epochs=2, prior_lr_schedule="cosine"), digits, tmp_path / "p")
+    trainer.progress.epoch = 1
+    assert trainer.step_lr(2 * per_epoch - 1, 0) == lr  # the autoencoder's rate stays
+    trainer.progress.epoch = 3
+    assert trainer.step_lr(4 * per_epoch - 1, 0) == rates[3][-1]
 
 
 @pytest.fixture
