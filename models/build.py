@@ -66,7 +66,7 @@ set and would leak it into the reported numbers.
 |---|---|---|
 {metric_rows}
 
-Training took {train_seconds:.0f} s{stages} (training steps and per-epoch test evaluation, from
+Training took {train_seconds:.0f} s ({stages}training steps and per-epoch test evaluation, from
 `metrics.jsonl`) on {machine}, {epochs} epochs.
 
 ## Files
@@ -186,12 +186,12 @@ def usage_lines(classes: tuple[str, ...] | None, name: str) -> str:
 
 
 def stage_seconds(history: list[dict]) -> str:
-    """ " (autoencoder N s, prior M s)" for a run trained in stages, else ""."""
+    """ "autoencoder N s, prior M s; " for a run trained in stages, else ""."""
     stages: dict[str, float] = {}
     for row in history:
         if "stage" in row:
             stages[row["stage"]] = stages.get(row["stage"], 0.0) + row["seconds"] + row["eval_seconds"]
-    return f" ({', '.join(f'{stage} {seconds:.0f} s' for stage, seconds in stages.items())})" if stages else ""
+    return "".join(f"{stage} {seconds:.0f} s, " for stage, seconds in stages.items())[:-2] + "; " if stages else ""
 
 
 def write_card(name: str, recipe: dict, run_dir: Path, model_dir: Path) -> None:

@@ -40,7 +40,8 @@ from vaeport.runtime.cli_support import OneLineErrors, model_folder_options
     show_default=True,
     help=".npy only: uint8 stores round(255 * p), a quarter of float32's bytes.",
 )
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="Scale of z ~ N(0, I).")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Scale of z ~ N(0, I) (a VQ-VAE: divides the prior's logits; 0 is greedy).")  # fmt: skip
 @click.option("--label", default=None, help="Conditional models: the class to draw, by name or index.")
 @click.option(
     "--per-class",

@@ -95,3 +95,21 @@ def test_the_legacy_target_exports_every_role(vq_run, vq_model, tmp_path):
     np.testing.assert_array_equal(legacy.sample_latent(24, seed=1, label=2), portable.sample_latent(24, seed=1, label=2))
     images = portable.sample(4, seed=0, label=1)
     np.testing.assert_array_equal(legacy.encode(images), portable.encode(images))
+
+
+def test_export_calibrates_a_vq_vaes_anomaly_score_on_held_out_images(tmp_path):
+    """vae-train --holdout, then vae-export: the VQ-VAE's folder carries an anomaly calibration over
+    its bound's terms and the image statistics, and score applies it."""
+    from vaeport.export import export
+    from vaeport.runtime import VAE
+    from vaeport.train.datasets import load_dataset
+
+    from ..conftest import VQ_SETTINGS
+    from ..helpers import make_run
+
+    run = make_run(tmp_path / "run", epochs=1, prior_epochs=1, holdout=500, **VQ_SETTINGS)
+    vq = VAE.load(export(run, tmp_path / "model"))
+    calibration = vq.manifest.calibration()
+    assert calibration is not None and {"nll", "kl", "recon"} <= set(calibration.features)
+    scores = vq.score(load_dataset("digits", seed=0).test)
+    assert np.isfinite(scores["anomaly"]).all() and scores["flagged"].mean() < 0.1
