@@ -61,11 +61,34 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def test_examples(dataset: str, data_dir: Any, image_size: Any, seed: int, latent_dim: int, classes: int) -> Any:
-    """The data set's test images (and labels, for a conditional model of `classes` classes) as the
-    Examples export/feeds.py draws the seeded parity inputs from."""
+def test_examples(
+    dataset: str, data_dir: Any, image_size: Any, seed: int, latent_dim: int, classes: int, codebook_size: int = 0
+) -> Any:
+    """The data set's test images (and labels, for a conditional model of `classes` classes; the
+    codebook size of a VQ-VAE) as the Examples export/feeds.py draws the seeded parity inputs from."""
     from vaeport.export.feeds import Examples
     from vaeport.train.datasets import load_dataset
 
     data = load_dataset(dataset, data_dir, image_size, seed)
-    return Examples(data.test, latent_dim, data.test_labels if classes else None, classes)
+    return Examples(data.test, latent_dim, data.test_labels if classes else None, classes, codebook_size)
+
+
+def generation_rates(
+    models: dict[str, Any], n: int, repeats: int, seed: int = 0, chunk_size: int | None = None
+) -> dict[str, float]:
+    """images/s of each model's vae-generate (uint8 .npy) of n images, the models alternating,
+    median of `repeats` (`chunk_size` None: one chunk)."""
+    import tempfile
+    import time
+
+    from vaeport.runtime.generate import GenerateSpec, generate
+
+    times: dict[str, list[float]] = {name: [] for name in models}
+    spec = GenerateSpec(n=n, seed=seed, dtype="uint8", chunk_size=chunk_size or n)
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(repeats):
+            for name, vae in models.items():
+                started = time.perf_counter()
+                generate(vae, spec, Path(tmp) / f"{name}-{repeat}")
+                times[name].append(time.perf_counter() - started)
+    return {name: n / median(t) for name, t in times.items()}

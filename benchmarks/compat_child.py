@@ -115,6 +115,14 @@ def vaeport_runner():
     def run(path, feeds, names, row):
         vae = VAE.load(row["folder"], device="cpu", variant=row["variant"])
         label = feeds.get("y")  # a conditional model's class indices
+        if vae.kind == "vqvae":  # codes in and out; the step graph through the session the sampler runs
+            vq_calls = {
+                "encoder": lambda: [vae.encode(feeds["x"])],
+                "decoder": lambda: [vae.decode(feeds["codes"])],
+                "prior": lambda: [vae.prior_logits(feeds["codes"], label=label)],
+                "prior_step": lambda: vae.graphs["prior_step"].run(feeds),
+            }
+            return vq_calls[row["part"]]()
         calls = {
             "encoder": lambda: [out for out in vae.encode(feeds["x"], label=label) if out is not None],
             "decoder": lambda: [vae.decode(feeds["z"], label=label)],

@@ -134,7 +134,8 @@ def seeded_inputs(run_dir: Path, seed: int) -> dict[str, dict[str, np.ndarray]]:
     """BATCH seeded inputs of every role of the run's model (export/feeds.py)."""
     model, cfg, _ = load_run(run_dir, "last")
     classes = model.config.num_classes
-    examples = test_examples(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.seed, cfg.latent_dim, classes)
+    codebook = cfg.codebook_size if cfg.kind == "vqvae" else 0
+    examples = test_examples(cfg.dataset, cfg.data_dir, cfg.image_size, cfg.seed, cfg.latent_dim, classes, codebook)
     return seeded_feeds(role_inputs(model), examples, BATCH, np.random.default_rng(seed))
 
 
@@ -208,6 +209,42 @@ def vq_run(root: Path) -> Path:
     return fit(config, root / "vq-run", quiet=True).path
 
 
+def run_child(python: Path, kind: str, job: dict, tmp_path: Path) -> tuple[dict | None, Any]:
+    """(report, outputs by "<id>/<index>") of compat_child.py on the job's rows. A runtime that
+    crashes the process (a segfault in native code) is run again a row at a time, so only the
+    rows that crash it are lost ("cannot run", with the exit code); (None, reason) when not one
+    row can run."""
+
+    def attempt(rows: list[dict]) -> tuple[subprocess.CompletedProcess, Path]:
+        name = f"job-{rows[0]['id']}" if len(rows) == 1 else "job"
+        (tmp_path / f"{name}.json").write_text(json.dumps({"rows": rows}))
+        out = tmp_path / f"{name}.npz"
+        done = subprocess.run(
+            [str(python), str(CHILD), kind, str(tmp_path / f"{name}.json"), str(out)],
+            capture_output=True, text=True, timeout=1800,
+        )  # fmt: skip
+        return done, out
+
+    done, out = attempt(job["rows"])
+    if done.returncode == 0:
+        return json.loads(done.stdout.strip().splitlines()[-1]), dict(np.load(out))
+    report: dict[str, Any] = {"version": None, "status": {}}
+    outputs: dict[str, np.ndarray] = {}
+    reason = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+    for row in job["rows"]:
+        single, path = attempt([row])
+        if single.returncode != 0:
+            report["status"][row["id"]] = f"the runtime crashed (exit code {single.returncode}): {reason}"
+            continue
+        part = json.loads(single.stdout.strip().splitlines()[-1])
+        report["version"] = part["version"]
+        report["status"].update(part["status"])
+        outputs.update(dict(np.load(path)))
+    if report["version"] is None:
+        return None, reason
+    return report, outputs
+
+
 def matrix_for(run_dir: Path, seed: int, with_web: bool, tmp_path: Path) -> tuple[list[dict], dict[str, str]]:
     """The rows of one run folder's export, every column filled; and the versions of the venv runtimes."""
     model, _, _ = load_run(run_dir, "last")
@@ -254,19 +291,12 @@ def matrix_for(run_dir: Path, seed: int, with_web: bool, tmp_path: Path) -> tupl
                 for r in rows
             ]
         }  # fmt: skip
-        (tmp_path / "job.json").write_text(json.dumps(job))
-        done = subprocess.run(
-            [str(python), str(CHILD), kind, str(tmp_path / "job.json"), str(tmp_path / "out.npz")],
-            capture_output=True, text=True, timeout=1800,
-        )  # fmt: skip
-        if done.returncode != 0:
-            reason = (done.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        report, outputs = run_child(python, kind, job, tmp_path)
+        if report is None:  # the runtime could not even start: the same reason on every row
             for row in rows:
-                row["results"][column] = {"status": "error", "reason": reason}
+                row["results"][column] = {"status": "error", "reason": outputs}
             continue
-        report = json.loads(done.stdout.strip().splitlines()[-1])
         versions[column] = report["version"]
-        outputs = np.load(tmp_path / "out.npz")
         for row in rows:
             status = report["status"][row["id"]]
             if status != "ok":

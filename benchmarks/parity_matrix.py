@@ -47,8 +47,9 @@ def inputs_for(manifest: Any, seed: int) -> Feeds:
     """BATCH seeded inputs of every role (export/feeds.py) from the model's own test images."""
     training = manifest.training
     classes = len(manifest.classes or ())
+    codebook = manifest.shapes.codebook_size if manifest.kind == "vqvae" else 0
     examples = test_examples(
-        training["dataset"], None, training.get("image_size"), training["seed"], manifest.latent_dim, classes
+        training["dataset"], None, training.get("image_size"), training["seed"], manifest.latent_dim, classes, codebook
     )
     return seeded_feeds(manifest_inputs(manifest), examples, BATCH, np.random.default_rng(seed))
 

@@ -26,18 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median, print_table, write_result
+from common import generation_rates, print_table, write_result
 from fashion_classifier import frechet_distance, train_judge
 
 from vaeport.runtime import VAE
-from vaeport.runtime.generate import GenerateSpec, generate
 from vaeport.runtime.independence import mixture_log_density
 from vaeport.train import evaluate
 from vaeport.train.datasets import load_dataset
@@ -59,19 +56,6 @@ def holes(vae: VAE, test: np.ndarray, samples: int) -> dict[str, float]:
         "share_of_prior_samples_in_holes": float((gap > HOLE).mean()),
         "kl_aggregate_posterior_to_prior": float(back.mean()),
     }
-
-
-def generation_ratio(models: dict[str, VAE], n: int, repeats: int) -> dict[str, float]:
-    """images/s of each model's vae-generate (uint8 .npy), alternating, median of repeats."""
-    times: dict[str, list[float]] = {name: [] for name in models}
-    spec = GenerateSpec(n=n, seed=SEED, dtype="uint8", chunk_size=25_000)
-    with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(repeats):
-            for name, vae in models.items():
-                started = time.perf_counter()
-                generate(vae, spec, Path(tmp) / f"{name}-{repeat}")
-                times[name].append(time.perf_counter() - started)
-    return {name: n / median(t) for name, t in times.items()}
 
 
 def training_minutes(model_dir: Path) -> float | None:
@@ -114,7 +98,7 @@ def main() -> None:
         }
         rows[name] = row
         print(json.dumps(row, indent=1), flush=True)
-    rates = generation_ratio(vaes, args.generate, args.repeats)
+    rates = generation_rates(vaes, args.generate, args.repeats, SEED, chunk_size=25_000)
     base = next(iter(rates.values()))
     for name, rate in rates.items():
         rows[name]["generate_images_per_second"] = rate

@@ -25,18 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median, print_table, write_result
+from common import generation_rates, print_table, write_result
 from fashion_classifier import RECIPES, frechet_distance, train_judge
 
 from vaeport.runtime import VAE
-from vaeport.runtime.generate import GenerateSpec, generate
 from vaeport.train import evaluate
 from vaeport.train.datasets import load_dataset
 
@@ -65,19 +63,6 @@ def stage_minutes(name: str) -> dict[str, float] | None:
         stage = row.get("stage", "autoencoder")
         minutes[stage] = minutes.get(stage, 0.0) + (row["seconds"] + row["eval_seconds"]) / 60
     return minutes
-
-
-def generation_rates(models: dict[str, VAE], n: int, repeats: int) -> dict[str, float]:
-    """images/s of each model's vae-generate (uint8 .npy), alternating, median of repeats."""
-    times: dict[str, list[float]] = {name: [] for name in models}
-    spec = GenerateSpec(n=n, seed=SEED, dtype="uint8", chunk_size=n)
-    with tempfile.TemporaryDirectory() as tmp:
-        for repeat in range(repeats):
-            for name, vae in models.items():
-                started = time.perf_counter()
-                generate(vae, spec, Path(tmp) / f"{name}-{repeat}")
-                times[name].append(time.perf_counter() - started)
-    return {name: n / median(t) for name, t in times.items()}
 
 
 def main() -> None:

@@ -70,7 +70,9 @@ def write_inputs(path, model_dir):
     images = rng.random((3, *manifest.image_shape), dtype=np.float32)
     classes = len(manifest.classes or ())
     labels = rng.integers(0, classes, 3) if classes else None
-    feeds = seeded_feeds(manifest_inputs(manifest), Examples(images, manifest.latent_dim, labels, classes), 5, rng)
+    codebook = manifest.shapes.codebook_size if manifest.kind == "vqvae" else 0
+    examples = Examples(images, manifest.latent_dim, labels, classes, codebook)
+    feeds = seeded_feeds(manifest_inputs(manifest), examples, 5, rng)
     write_json(feeds, path)
     return feeds
 
@@ -108,7 +110,7 @@ def test_parity_matrix_on_a_small_model(small_model, tmp_path):
 
 
 @pytest.mark.skipif(webtools.missing_node() is not None, reason=str(webtools.missing_node()))
-@pytest.mark.parametrize("which", ["small_model", "small_cvae"])
+@pytest.mark.parametrize("which", ["small_model", "small_cvae", "vq_model"])
 def test_onnxruntime_node_matches_python(which, request, tmp_path):
     model = request.getfixturevalue(which)
     feeds = write_inputs(tmp_path / "inputs.json", model)
@@ -118,7 +120,7 @@ def test_onnxruntime_node_matches_python(which, request, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(webtools.missing_tools() is not None, reason=str(webtools.missing_tools()))
-@pytest.mark.parametrize("which", ["small_model", "small_cvae"])
+@pytest.mark.parametrize("which", ["small_model", "small_cvae", "vq_model"])
 def test_onnxruntime_web_matches_python(which, request, tmp_path):
     model = request.getfixturevalue(which)
     feeds = write_inputs(tmp_path / "inputs.json", model)

@@ -23,6 +23,6 @@ for (const [role, spec] of Object.entries(inputs)) {
   const session = await ort.InferenceSession.create(bytes);
   const feeds = Object.fromEntries(Object.entries(spec).map(([name, value]) => [name, tensorOf(value)]));
   const out = await session.run(feeds);
-  result[role] = session.outputNames.map((name) => Array.from(out[name].data));
+  result[role] = session.outputNames.map((name) => Array.from(out[name].data, Number)); // int64 (codes) as numbers
 }
 process.stdout.write(JSON.stringify(result));
