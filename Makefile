@@ -41,10 +41,13 @@ demo: $(STAMP)
 	$(BIN)/python examples/interpolate.py models/fashion-mnist $(DEMO)/fashion-interpolation.png
 	rm -rf $(DEMO)/sneakers
 	$(BIN)/vae-generate models/fashion-mnist-cvae -n 64 --label Sneaker --format grid --out $(DEMO)/sneakers --quiet
+	rm -rf $(DEMO)/vq-shirts
+	$(BIN)/vae-generate models/fashion-mnist-vq -n 64 --label Shirt --format grid --out $(DEMO)/vq-shirts --quiet
 	@echo "demo results: run folder $(DEMO)/run (metrics.jsonl, eval.json), model folder $(DEMO)/model,"
 	@echo "              digits samples $(DEMO)/samples.png,"
 	@echo "              shipped Fashion-MNIST model: $(DEMO)/fashion-samples/grid.png, $(DEMO)/fashion-interpolation.png"
 	@echo "              conditional model, 64 sneakers: $(DEMO)/sneakers/grid.png"
+	@echo "              VQ-VAE, 64 shirts drawn step by step from its prior: $(DEMO)/vq-shirts/grid.png"
 
 test: $(STAMP) web-setup
 	$(BIN)/ruff check .
