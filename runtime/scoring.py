@@ -158,42 +158,43 @@ def reconstruction_statistics(x: np.ndarray, reconstruction: np.ndarray, of_imag
     return out
 
 
-def code_statistics(
-    vae: Any, x: np.ndarray, y: np.ndarray | None, of_images: dict | None, rate: bool = True
-) -> dict[str, Any]:
-    """A VQ-VAE's STATISTICS: `recon` = -log p(x|codes) of the decoded codes (Bernoulli), `kl` =
-    -log p(codes[|y]) under the prior, `nll` their sum (a bound on -log p(x[|y])), and the image
-    and residual statistics of the reconstruction. rate=False: `codes` instead of the prior's terms."""
+def decoded_codes(vae: Any, x: np.ndarray, of_images: dict | None) -> tuple[dict[str, Any], np.ndarray]:
+    """A VQ-VAE's statistics that do not involve its prior (`recon` = -log p(x|codes), Bernoulli;
+    the image and residual statistics of the reconstruction), and the codes."""
     from vaeport.runtime.evaluate import bernoulli_log_likelihood
 
     codes = vae.encode(x)
     reconstruction = vae.decode(codes)
     out: dict[str, Any] = reconstruction_statistics(x, reconstruction, of_images)
     out["recon"] = -bernoulli_log_likelihood(reconstruction, x)
-    if not rate:
-        out["codes"] = codes
-        return out
-    out["kl"] = vae.code_nll(codes, y)
-    out["nll"] = out["recon"] + out["kl"]
+    return out, codes
+
+
+def with_rate(out: dict[str, Any], rate: np.ndarray, x: np.ndarray) -> dict[str, Any]:
+    """`kl` = the rate -log p(codes), `nll` = recon + rate (a bound on -log p(x)), `bits_per_dim`."""
+    out["kl"] = rate
+    out["nll"] = out["recon"] + rate
     out["bits_per_dim"] = out["nll"] / (int(np.prod(x.shape[1:])) * math.log(2))
     return out
+
+
+def code_statistics(vae: Any, x: np.ndarray, y: np.ndarray | None, of_images: dict | None) -> dict[str, Any]:
+    """A VQ-VAE's STATISTICS, the rate -log p(codes[|y]) under its prior."""
+    out, codes = decoded_codes(vae, x, of_images)
+    return with_rate(out, vae.code_nll(codes, y), x)
 
 
 def code_marginal_statistics(vae: Any, x: np.ndarray) -> dict[str, np.ndarray]:
     """A class-conditional VQ-VAE's statistics of unlabelled images: the codes and their decode do
     not depend on the class, so only the rate is marginal, -log sum_y p(y) p(codes|y); `label` is
     the most probable class."""
-    out = code_statistics(vae, x, None, None, rate=False)
-    codes = out.pop("codes")
+    out, codes = decoded_codes(vae, x, None)
     joint = class_prior(vae)[:, None] - np.stack(
         [vae.code_nll(codes, np.full(len(x), c, dtype=np.int64)) for c in range(len(vae.classes))]
     )  # [K, B] log p(codes, y)
     peak = joint.max(axis=0)
-    out["kl"] = -(peak + np.log(np.exp(joint - peak).sum(axis=0)))
-    out["nll"] = out["recon"] + out["kl"]
-    out["bits_per_dim"] = out["nll"] / (int(np.prod(x.shape[1:])) * math.log(2))
     out["label"] = joint.argmax(axis=0).astype(np.int64)
-    return out
+    return with_rate(out, -(peak + np.log(np.exp(joint - peak).sum(axis=0))), x)
 
 
 @dataclass(frozen=True)
