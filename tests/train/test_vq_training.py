@@ -47,6 +47,19 @@ def test_options_that_do_not_apply_are_refused(overrides, message):
         config(**overrides)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (dict(codebook_size=64), r"expected --codebook-size only with --model vqvae, got it \(64\) with --model vae"),
+        (dict(kind="ae", prior_epochs=3), "expected --prior-epochs only with --model vqvae, got it .3. with --model ae"),
+        (dict(prior_lr_schedule="cosine"), "expected --prior-lr-schedule only with --model vqvae"),
+    ],
+)
+def test_the_vq_options_are_refused_for_another_family(overrides, message):
+    with pytest.raises(InputError, match=message):
+        TrainConfig(dataset="digits", **overrides)
+
+
 def test_the_cli_refuses_in_one_line_and_writes_nothing(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "vaeport.train", "--dataset", "digits", "--model", "vqvae", "--beta", "4"]
