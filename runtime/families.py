@@ -56,6 +56,9 @@ class Role:
 
     name: str
     io: Callable[[Shapes], tuple[IO, IO]]  # (inputs, outputs)
+    # run in a one-thread session, the caller spreading row groups over the cores: for a graph whose
+    # every call is small (a VQ prior's one-position step; benchmarks/vq_sampling_threads.py)
+    single_threaded: bool = False
 
 
 def label_input(shapes: Shapes) -> IO:
@@ -115,6 +118,10 @@ class Family:
         a VQ-VAE's prior over its codes; not a plain autoencoder."""
         return self.variational or self.kind == "vqvae"
 
+    def single_threaded(self, role: str) -> bool:
+        """Whether the family's graph `role` runs in a one-thread session (Role.single_threaded)."""
+        return any(r.name == role and r.single_threaded for r in self.roles)
+
     @property
     def role_names(self) -> tuple[str, ...]:
         return tuple(role.name for role in self.roles)
@@ -141,7 +148,7 @@ FAMILIES: dict[str, Family] = {
             Role("encoder", vq_encoder_io),
             Role("decoder", vq_decoder_io),
             Role("prior", vq_prior_io),
-            Role("prior_step", vq_prior_step_io),
+            Role("prior_step", vq_prior_step_io, single_threaded=True),
         ),
         False,
         lambda out: posterior(out[0], None),  # the code grid, a point

@@ -91,10 +91,7 @@ class VAE:
             # Sessions are built from the very bytes that were hashed: no window to swap the file.
             # a prior's graphs map [N, D] to [N, D] or [N]: their batches can be far larger than the decoder's
             rows = batch_size if role in manifest.family.role_names else batch_size * PRIOR_BATCH_FACTOR
-            # A VQ prior's step is small: one single-threaded session run from a thread per core on
-            # separate rows beats one session splitting each small step across cores
-            # (benchmarks/vq_sampling_threads.py).
-            serial = manifest.kind == "vqvae" and role == "prior_step"
+            serial = manifest.family.single_threaded(role)
             graph = Graph(verified[name], replace(settings, threads=1) if serial else settings, rows)
             check_graph_io(manifest, name, role, *graph_io(graph))
             check_label_type(manifest, name, graph)
