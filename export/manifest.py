@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import onnx
@@ -144,6 +145,8 @@ def training_section(
     config = cfg.to_dict()
     config["dataset"] = portable_dataset(cfg.dataset)
     config["data_dir"] = None
+    if cfg.prior_of is not None:
+        config["prior_of"] = Path(cfg.prior_of).name  # the source run's folder name
     data = record.get("data") or {}
     return {
         **config,

@@ -156,9 +156,18 @@ def metric_rows(torch_eval: dict, onnx_eval: dict) -> str:
     return "\n".join(rows)
 
 
+def train_settings(recipe: dict, runs: Path) -> dict:
+    """The recipe's TrainConfig settings; a prior fitted to another recipe's run (--prior-of
+    runs/NAME) finds that run under `runs`."""
+    settings = dict(recipe["train"])
+    if settings.get("prior_of"):
+        settings["prior_of"] = str(runs / Path(settings["prior_of"]).name)
+    return settings
+
+
 def build(name: str, recipe: dict, runs: Path, reuse: bool = False) -> None:
     run_dir, model_dir = runs / name, HERE / name
-    config = TrainConfig(**recipe["train"])
+    config = TrainConfig(**train_settings(recipe, runs))
     print(f"+ {name}: {shlex.join(['vae-train', *config_args(config)])}", flush=True)
     run = Run(run_dir) if reuse and Run.finished(run_dir, config) else fit(config, run_dir, force=True, quiet=True)
     # The last checkpoint, not "best": best is chosen on the test set, which would leak it into the model.

@@ -63,6 +63,13 @@ class TrainConfig:
     )
     flow_layers: int = setting(8, "--prior flow: affine coupling layers.", minimum=1, maximum=64)
     flow_hidden: int = setting(256, "--prior flow: width of each coupling's network.", minimum=4, maximum=4096)
+    prior_of: str | None = setting(
+        None,
+        "--prior flow: learn only the prior of the VAE trained in this run folder (from its last.pt; its encoder and "
+        "decoder stay frozen), so a trained VAE gets a learned prior without retraining. Give the run's data and "
+        "model options.",
+        path=True,
+    )
     conditional: bool = setting(
         False,
         "Condition encoder and decoder on the class label (a conditional VAE, Sohn et al. 2015); the "
@@ -128,6 +135,16 @@ class TrainConfig:
             check_vqvae(self)
         else:
             check_not_vqvae(self)
+        if self.prior_of is not None and self.prior == DEFAULT_PRIOR:
+            raise InputError(
+                f"expected a learned prior (--prior flow) with --prior-of, got --prior {DEFAULT_PRIOR} (it has nothing "
+                "to learn)"
+            )
+        if self.prior_of is not None and self.objective == "iwae-dreg":
+            raise InputError(
+                "expected --objective elbo or iwae with --prior-of, got iwae-dreg (it reweights the encoder's "
+                "gradients, and --prior-of freezes the encoder)"
+            )
         if self.prior != DEFAULT_PRIOR and self.kind != "vae":
             raise InputError(
                 f"expected --prior {DEFAULT_PRIOR} with --model {self.kind} (it has no KL to learn a prior through), "

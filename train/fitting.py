@@ -21,6 +21,7 @@ from vaeport.train.checkpoint import LAST
 from vaeport.train.config import TrainConfig, resumed_config, total_epochs
 from vaeport.train.datasets import ImageData, load_run_data
 from vaeport.train.distributed import from_environment
+from vaeport.train.posthoc import source_state, start_from
 from vaeport.train.run_folder import Run, check_new_run, prepare_new_run, read_config, read_metrics, write_config
 from vaeport.train.trainer import Trainer
 from vaeport.train.vq_trainer import VQTrainer
@@ -137,6 +138,7 @@ def fit_run(
     data = load_data(cfg)
     ranks = from_environment(torch.device(cfg.device))
     check_distributed(cfg, ranks.enabled)
+    weights = source_state(cfg, cfg.model_config(data.image_shape, data.classes)) if cfg.prior_of else None
     ranks.barrier()  # every rank has validated before rank 0 touches the folder
     if ranks.is_main:
         kept = prepare_new_run(out, force=force)
@@ -146,7 +148,10 @@ def fit_run(
             print(f"vae-train: training without labels: {note}", file=sys.stderr)
         write_config(out, cfg, data)
     ranks.barrier()
-    trainer_for(cfg)(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch).fit()
+    trainer = trainer_for(cfg)(cfg, data, out, show_progress=not quiet, on_epoch=on_epoch)
+    if weights is not None:
+        start_from(trainer.model, weights)
+    trainer.fit()
     return Run(out)
 
 

@@ -7,6 +7,7 @@ are declared this way, so their CLIs and their Python APIs cannot drift apart.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import MISSING, field, fields
 from typing import Any
@@ -88,11 +89,12 @@ def check_value(value: Any, f: Any) -> None:
 def check_fields(settings: Any) -> None:
     """Every field of a settings dataclass against its declaration. numpy scalars (np.int64(8),
     np.float32(1e-3)) become the Python numbers they are; an error names the CLI option and the
-    Python field (`--latent-dim ... (TrainConfig.latent_dim)`), for the command line and notebooks alike."""
+    Python field (`--latent-dim ... (TrainConfig.latent_dim)`), for the command line and notebooks alike.
+    A path option's Path becomes its str."""
     for f in fields(settings):
         value = getattr(settings, f.name)
-        if isinstance(value, np.generic):
-            value = value.item()
+        if isinstance(value, np.generic) or (f.metadata.get("path") and isinstance(value, os.PathLike)):
+            value = value.item() if isinstance(value, np.generic) else os.fspath(value)
             setattr(settings, f.name, value)
         try:
             check_value(value, f)

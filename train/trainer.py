@@ -31,6 +31,7 @@ from vaeport.train.distributed import from_environment
 from vaeport.train.distributions import DiagonalGaussian, StandardNormal
 from vaeport.train.families import build_model
 from vaeport.train.loss import LossTerms, btcvae_loss, iwae_loss, vae_loss
+from vaeport.train.posthoc import freeze_autoencoder
 from vaeport.train.run_folder import METRICS_FILE
 from vaeport.train.stop import StopRequest, stop_requests
 from vaeport.train.torch_eval import neg_elbo, unit_tensor
@@ -55,11 +56,13 @@ class Progress:
 
 
 def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
-    """Adam with the fused kernel where this torch build has it (CPU since torch 2.4)."""
+    """Adam over the trainable parameters, with the fused kernel where this torch build has it (CPU
+    since torch 2.4)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        return torch.optim.Adam(parameters, lr=lr, fused=True)
     except (RuntimeError, TypeError):
-        return torch.optim.Adam(model.parameters(), lr=lr)
+        return torch.optim.Adam(parameters, lr=lr)
 
 
 def learning_rate(lr: float, schedule: str, global_step: int, total_steps: int) -> float:
@@ -145,6 +148,8 @@ class Trainer:
         torch.manual_seed(cfg.seed)  # weight initialisation (the same on every rank)
         self.model_config = cfg.model_config(data.image_shape, data.classes)
         self.model = build_model(self.model_config).to(self.device)
+        if cfg.prior_of is not None:
+            freeze_autoencoder(self.model)  # train/posthoc.py: only the prior learns
         self.train_model: torch.nn.Module = self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from scipy.stats import multivariate_normal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -31,8 +32,9 @@ def test_a_prior_far_from_the_codes_is_all_holes(tmp_path):
     with the posteriors moved far away finds every prior sample in a hole."""
     model = export(make_run(tmp_path / "run", hidden=(32,), latent_dim=2, epochs=2), tmp_path / "m")
     vae = VAE.load(model)
-    test = load_dataset("digits", seed=0).test
-    near = holes(vae, test, 500)
+    data = load_dataset("digits", seed=0)
+    test = data.test
+    near = holes(vae, test, data.train, 500)
     assert near["share_of_prior_samples_in_holes"] < 0.5
 
     class Far:  # the same model with every posterior shifted by 50
@@ -45,5 +47,9 @@ def test_a_prior_far_from_the_codes_is_all_holes(tmp_path):
         def sample_latent(self, n, seed):
             return vae.sample_latent(n, seed=seed)
 
-    far = holes(Far(), test, 500)
+    far = holes(Far(), test, data.train, 500)
     assert far["share_of_prior_samples_in_holes"] == 1.0 and far["kl_prior_to_aggregate_posterior"] > HOLE
+    # the reference compares the aggregate posteriors of training and test images: moving both moves nothing
+    assert far["reference_share_in_holes"] == pytest.approx(near["reference_share_in_holes"], abs=0.01)
+    assert far["reference_kl_to_aggregate_posterior"] == pytest.approx(near["reference_kl_to_aggregate_posterior"], abs=0.05)
+    assert near["reference_share_in_holes"] < 0.5
