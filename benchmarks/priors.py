@@ -1,5 +1,6 @@
 """Does a learned prior fill the holes of the latent space? The shipped N(0, I) VAE beside the
-flow-prior VAE (the same encoder and decoder sizes, the same data), both through the ONNX runtime:
+flow-prior VAE trained jointly and the N(0, I) VAE given a flow prior afterwards (`--prior-of`,
+its encoder and decoder frozen): the same sizes, the same data, all through the ONNX runtime:
 
 - likelihood: the test IWAE-100 bound on -log p(x) (vae-eval's estimator; goal <= 230.0 nats for
   the flow model);
@@ -18,9 +19,10 @@ flow-prior VAE (the same encoder and decoder sizes, the same data), both through
 - vae-generate throughput (100,000 uint8 images to .npy) of the flow model beside the N(0, I)
   model, alternating, median of repeats (goal >= 70%);
 - training time, from each model's run folder when it is there (runs/<name>/metrics.jsonl;
-  goal <= 15 minutes on 2 cores).
+  goal <= 15 minutes on 2 cores; a prior fitted afterwards: its own epochs only);
+- a picture of 64 samples of each (docs/flow_prior_samples.png).
 
-    python benchmarks/priors.py [--models models/fashion-mnist models/fashion-mnist-flow]
+    python benchmarks/priors.py [--models models/fashion-mnist models/fashion-mnist-flow ...]
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ from fashion_classifier import frechet_distance, train_judge
 
 from vaeport.runtime import VAE
 from vaeport.runtime.independence import mixture_log_density
+from vaeport.runtime.manifest import read_manifest
 from vaeport.train import evaluate
 from vaeport.train.datasets import load_dataset
+from vaeport.train.plot_cli import save
+from vaeport.train.plots import random_decodes
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = 0
@@ -73,6 +78,14 @@ def holes(vae: VAE, test: np.ndarray, train: np.ndarray, samples: int) -> dict[s
     }
 
 
+def panel_title(path: Path, vae: VAE) -> str:
+    """The sample picture's title of a model: its prior, and whether that was fitted afterwards."""
+    if vae.prior.name == "normal":
+        return f"{path.name}: N(0, I) prior"
+    afterwards = read_manifest(path).training.get("prior_of")
+    return f"{path.name}: {vae.prior.name} prior" + (f" fitted to {afterwards} afterwards" if afterwards else "")
+
+
 def training_minutes(model_dir: Path) -> float | None:
     metrics = ROOT / "runs" / model_dir.name / "metrics.jsonl"
     if not metrics.is_file():
@@ -83,13 +96,15 @@ def training_minutes(model_dir: Path) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    models = [ROOT / "models" / "fashion-mnist", ROOT / "models" / "fashion-mnist-flow"]
+    models = [ROOT / "models" / name for name in ("fashion-mnist", "fashion-mnist-flow", "fashion-mnist-flow-posthoc")]
     parser.add_argument("--models", type=Path, nargs="+", default=models, help="model folders, the baseline first")
     parser.add_argument("--k", type=int, default=100, help="importance samples of the IWAE bound")
     parser.add_argument("--samples", type=int, default=10_000, help="prior draws (holes, Frechet distance)")
     parser.add_argument("--generate", type=int, default=100_000, help="images per vae-generate timing")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="priors", help="result name under benchmarks/results/")
+    parser.add_argument("--picture", type=Path, default=ROOT / "docs" / "flow_prior_samples.png",
+                        help="64 samples of each model's prior, side by side")  # fmt: skip
     args = parser.parse_args()
 
     data = load_dataset("fashion-mnist")
@@ -113,6 +128,9 @@ def main() -> None:
         }
         rows[name] = row
         print(json.dumps(row, indent=1), flush=True)
+    save(random_decodes({panel_title(path, vae): vae for path, vae in zip(args.models, vaes.values(), strict=True)},
+                        data.test[:64]), args.picture)  # fmt: skip
+    print(f"wrote {args.picture}")
     rates = generation_rates(vaes, args.generate, args.repeats, SEED, chunk_size=25_000)
     base = next(iter(rates.values()))
     for name, rate in rates.items():
