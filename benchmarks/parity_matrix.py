@@ -105,7 +105,7 @@ def matrix(model_dir: Path, run_dir: Path, seed: int) -> list[dict[str, Any]]:
         model, _, _ = load_run(run_dir, "last")
         rows.append(row("torch eager (fp32)", reference, torch_outputs(model, inputs), FP32))
     else:
-        rows.append(row("torch eager (fp32)", reference, None, FP32, f"no run folder at {run_dir}"))
+        rows.append(row("torch eager (fp32)", reference, None, FP32, f"no run folder at {display(run_dir)}"))
     for level in ("disabled", "basic", "all"):
         out = run_graphs(
             lambda role, level=level: Graph(graphs["fp32"][role], SessionSettings(device="cpu", optimization=level)),
