@@ -4,9 +4,10 @@ Each trial is the first flow recipe, the shipped VAE's (models/recipes.json: MLP
 SiLU, IWAE k=4, cosine lr, KL warm-up over the first third, 5,000 training images held out, seed 0)
 with a flow of 8 couplings of width 128 for 75 epochs, and the changes its row names: what the
 VAE literature pairs with a learned prior (a wider latent, more importance samples, more or fewer
-couplings), and fewer epochs where a trial would not fit the budget otherwise. Scored by vae-eval's IWAE-100 bound on the official test set (last checkpoint),
-timed as the whole `fit` call (loading the data, the steps and the per-epoch test evaluation) and,
-since other work on a shared machine slows some epochs, as the median epoch times the epochs.
+couplings), and fewer epochs where a trial would not fit the budget otherwise. Scored by vae-eval's
+IWAE-100 bound on the official test set (last checkpoint), timed as the whole `fit` call (loading
+the data, the steps and the per-epoch test evaluation) and, since other work on a shared machine
+slows some epochs, as the median epoch times the epochs.
 Results are written after each trial, so an interrupted search resumes where it stopped; the run
 folders stay in runs/flow-trials/ (`models/build.py --reuse-runs` can export the winner).
 

@@ -81,9 +81,9 @@ def holes(vae: VAE, test: np.ndarray, train: np.ndarray, samples: int) -> dict[s
 def panel_title(path: Path, vae: VAE) -> str:
     """The sample picture's title of a model: its prior, and whether that was fitted afterwards."""
     if vae.prior.name == "normal":
-        return f"{path.name}: N(0, I) prior"
+        return f"{path.name}\nN(0, I) prior"
     afterwards = read_manifest(path).training.get("prior_of")
-    return f"{path.name}: {vae.prior.name} prior" + (f" fitted to {afterwards} afterwards" if afterwards else "")
+    return f"{path.name}\n{vae.prior.name} prior" + (f" fitted to {afterwards} afterwards" if afterwards else "")
 
 
 def training_minutes(model_dir: Path) -> float | None:
