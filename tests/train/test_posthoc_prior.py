@@ -98,3 +98,13 @@ def test_a_folder_without_a_run_is_refused_by_the_cli(tmp_path):
     assert result.exit_code == 2
     assert f"--prior-of {tmp_path / 'none'}: expected a run folder with last.pt, got no such file" in result.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_the_api_docs_form_fits_a_prior_to_a_run(source, tmp_path):
+    """docs/api.md: the run's own config with the prior changed is accepted as it is."""
+    from vaeport.train import Run
+
+    run = Run(source)
+    fitted = fit(run.config.replace(prior="flow", prior_of=str(run.path), epochs=1, kl_warmup_epochs=0.0),
+                 tmp_path / "f", quiet=True)  # fmt: skip
+    assert fitted.config.prior == "flow" and len(fitted.metrics) == 1
