@@ -138,7 +138,7 @@ def fit_run(
     data = load_data(cfg)
     ranks = from_environment(torch.device(cfg.device))
     check_distributed(cfg, ranks.enabled)
-    weights = source_state(cfg, cfg.model_config(data.image_shape, data.classes)) if cfg.prior_of else None
+    weights = source_state(cfg, cfg.model_config(data.image_shape, data.classes), out) if cfg.prior_of else None
     ranks.barrier()  # every rank has validated before rank 0 touches the folder
     if ranks.is_main:
         kept = prepare_new_run(out, force=force)

@@ -37,11 +37,13 @@ def freeze_autoencoder(model: nn.Module) -> None:
             parameter.requires_grad_(False)
 
 
-def source_state(cfg: TrainConfig, model_config: ModelConfig) -> dict[str, Any]:
+def source_state(cfg: TrainConfig, model_config: ModelConfig, out: Path) -> dict[str, Any]:
     """RUN's model weights (its prior left out), after checking that RUN is the model `cfg` describes:
-    a VAE with the same data and the same encoder and decoder. One InputError naming the setting
-    and both values otherwise, before anything is written."""
+    a VAE with the same data and the same encoder and decoder, and not the new run's folder `out`.
+    One InputError naming the setting and both values otherwise, before anything is written."""
     source = Path(str(cfg.prior_of))
+    if source.resolve() == Path(out).resolve():
+        raise InputError(f"--prior-of {source}: expected another folder than --out (a new run there would delete it)")
     path = source / LAST
     if not path.is_file():
         raise InputError(f"--prior-of {source}: expected a run folder with {LAST}, got no such file")

@@ -92,6 +92,13 @@ def test_a_mismatch_is_refused_before_anything_is_written(source, tmp_path, chan
     assert not (tmp_path / "r").exists()
 
 
+def test_the_source_run_cannot_be_the_new_runs_folder(source):
+    before = (source / LAST).read_bytes()
+    with pytest.raises(InputError, match="expected another folder than --out"):
+        fit(posthoc_config(source), source, force=True, quiet=True)
+    assert (source / LAST).read_bytes() == before
+
+
 def test_a_folder_without_a_run_is_refused_by_the_cli(tmp_path):
     args = ["--dataset", "digits", "--prior", "flow", "--prior-of", tmp_path / "none", "--out", tmp_path / "r"]
     result = CliRunner().invoke(train_main, [str(a) for a in args])
