@@ -94,12 +94,17 @@ def training_minutes(model_dir: Path) -> float | None:
     return sum(row["seconds"] + row["eval_seconds"] for row in rows) / 60 if rows else None  # per-epoch figures
 
 
+def throughput(vaes: dict[str, VAE], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """vae-generate images/s of each model and its ratio to the first, measured side by side."""
+    rates = generation_rates(vaes, args.generate, args.repeats, SEED, chunk_size=25_000)
+    base = next(iter(rates.values()))
+    return {n: {"generate_images_per_second": r, "generate_vs_first_model": r / base} for n, r in rates.items()}
+
+
 def generation_only(vaes: dict[str, VAE], args: argparse.Namespace) -> None:
     """The throughput ratios alone, with as many repeats as asked: on a noisy machine a model
     identical in cost to the baseline can measure 0.7x in 3 repeats."""
-    rates = generation_rates(vaes, args.generate, args.repeats, SEED, chunk_size=25_000)
-    base = next(iter(rates.values()))
-    rows = {n: {"generate_images_per_second": r, "generate_vs_first_model": r / base} for n, r in rates.items()}
+    rows = throughput(vaes, args)
     print_table(["model", "images/s", "vs first"], [[n, r["generate_images_per_second"], r["generate_vs_first_model"]]
                                                     for n, r in rows.items()])  # fmt: skip
     payload = {"generate": {"images": args.generate, "repeats": args.repeats, "dtype": "uint8"}, "models": rows}
@@ -148,11 +153,8 @@ def main() -> None:
     save(random_decodes({panel_title(path, vae): vae for path, vae in zip(args.models, vaes.values(), strict=True)},
                         data.test[:64]), args.picture)  # fmt: skip
     print(f"wrote {args.picture}")
-    rates = generation_rates(vaes, args.generate, args.repeats, SEED, chunk_size=25_000)
-    base = next(iter(rates.values()))
-    for name, rate in rates.items():
-        rows[name]["generate_images_per_second"] = rate
-        rows[name]["generate_vs_first_model"] = rate / base
+    for name, figures in throughput(vaes, args).items():
+        rows[name].update(figures)
     headers = ["model", "prior", "IWAE-100", "KL(p||q)", "in holes", "reference", "KL(q||p)", "active", "Frechet",
                "gen ratio", "train min"]  # fmt: skip
     print_table(

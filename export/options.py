@@ -51,9 +51,7 @@ class ExportOptions:
     seed: int = setting(0, "Seed of the parity inputs.", minimum=0)
 
     def __post_init__(self) -> None:
-        if self.data_dir is not None:
-            self.data_dir = str(self.data_dir)  # a Path from Python callers
-        check_fields(self)
+        check_fields(self)  # a Path from Python callers becomes its str there
         resolve_target(self.target, self.opset)
         check_name(self.name)
 
