@@ -17,7 +17,7 @@ ARCHS = ("mlp", "conv")
 KINDS = tuple(FAMILIES)  # runtime/families.py: one entry per model family
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "leaky_relu", "silu")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "wsd")
 OBJECTIVES = ("elbo", "iwae", "iwae-dreg", "btcvae")
 SINGLE_SAMPLE = ("elbo", "btcvae")
 DEVICES = ("cpu", "cuda", "auto")
@@ -113,10 +113,13 @@ class TrainConfig:
     batch_size: int = setting(128, "Images per step.", minimum=1)
     lr: float = setting(1e-3, "Adam learning rate.", minimum=0, exclusive_minimum=True)
     lr_schedule: str = setting(
-        "constant", "constant, or cosine (to 0 over all steps; a VQ-VAE: its autoencoder's).", choices=LR_SCHEDULES
+        "constant",
+        "constant, cosine (to 0 over all steps) or wsd (constant, then linearly to 0 over the last 20% of steps);"
+        " a VQ-VAE: its autoencoder's.",
+        choices=LR_SCHEDULES,
     )
     prior_lr_schedule: str = setting(
-        "constant", "--model vqvae: the prior stage's schedule, constant or cosine (to 0 over its steps).",
+        "constant", "--model vqvae: the prior stage's schedule over its own steps, constant, cosine or wsd.",
         choices=LR_SCHEDULES,
     )  # fmt: skip
     seed: int = setting(0, "Seeds the split, the initial weights, the batches and the noise.", minimum=0)

@@ -65,9 +65,17 @@ def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
         return torch.optim.Adam(parameters, lr=lr)
 
 
+WSD_DECAY_FRACTION = 0.2  # the share of steps "wsd" spends decaying (Hägele et al. 2024: 20% matches cosine)
+
+
 def learning_rate(lr: float, schedule: str, global_step: int, total_steps: int) -> float:
+    """The rate at `global_step` of `total_steps`: constant; cosine to 0; or wsd (warmup-stable-decay
+    without the warm-up, Hu et al. 2024): constant, then linearly to 0 over the last 20% of steps."""
+    progress = min(global_step / total_steps, 1.0)
     if schedule == "cosine":
-        return lr * 0.5 * (1.0 + math.cos(math.pi * min(global_step / total_steps, 1.0)))
+        return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if schedule == "wsd":
+        return lr * min(1.0, (1.0 - progress) / WSD_DECAY_FRACTION)
     return lr
 
 

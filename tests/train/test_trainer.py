@@ -153,7 +153,7 @@ def test_foreign_checkpoint_is_refused(tmp_path):
         load_checkpoint(tmp_path / "y.pt")
 
 
-def test_kl_warmup_and_cosine_schedule():
+def test_kl_warmup_and_lr_schedules():
     cfg = config(beta=2.0, kl_warmup_epochs=2.0, lr=1.0)
     assert kl_weight(cfg, 0, 10) == 0.0
     assert kl_weight(cfg, 10, 10) == 1.0
@@ -162,3 +162,7 @@ def test_kl_warmup_and_cosine_schedule():
     assert learning_rate(1.0, "cosine", 50, 100) == pytest.approx(0.5)
     assert learning_rate(1.0, "cosine", 100, 100) == pytest.approx(0.0)
     assert learning_rate(1.0, "constant", 50, 100) == 1.0
+    # wsd: constant for the first 80% of steps, then a straight line to 0
+    assert [learning_rate(1.0, "wsd", step, 100) for step in (0, 50, 80)] == pytest.approx([1.0, 1.0, 1.0])
+    assert learning_rate(1.0, "wsd", 90, 100) == pytest.approx(0.5)
+    assert learning_rate(1.0, "wsd", 100, 100) == pytest.approx(0.0)
