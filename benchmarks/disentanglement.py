@@ -113,10 +113,17 @@ def curve(name: str, seed: int, epochs: int, args: argparse.Namespace, sizes: Me
     """The metrics of one configuration after each of `epochs` epochs, with the training minutes."""
     objective, beta = CONFIGS[name]
     folder = RUNS / f"{args.name}-curve-{name}-s{seed}"
+    measured = folder / "curve.jsonl"  # one point per line, written after each epoch's metrics
+    done = [json.loads(line) for line in measured.read_text().splitlines()] if measured.is_file() else []
     points = []
     for epoch in range(1, epochs + 1):
+        if epoch <= len(done):
+            points.append(done[epoch - 1])
+            continue
         cfg = config(objective, beta, seed, args).replace(epochs=epoch)
         trained = (folder / "metrics.jsonl").is_file() and len(read_metrics(folder)) >= epoch
+        if trained and len(read_metrics(folder)) > epoch:
+            raise SystemExit(f"{folder} is past epoch {epoch} without its point in {measured.name}: delete the folder")
         if not trained:
             fit(cfg, folder, resume=epoch > 1, force=epoch == 1, quiet=True)
         history = read_metrics(folder)[:epoch]
@@ -129,10 +136,14 @@ def curve(name: str, seed: int, epochs: int, args: argparse.Namespace, sizes: Me
             "factor_vae_score": metrics["factor_vae_score"],
             "beta_vae_score": metrics["beta_vae_score"],
             "sap_score": metrics.get("sap_score"),
+            "mig_per_factor": metrics["mig_per_factor"],
+            "active_units": result["active_units"],
             "total_correlation": result["total_correlation"],
             "recon": result["test_recon"],
         }
         points.append(point)
+        with measured.open("a") as out:
+            out.write(json.dumps(point) + "\n")
         print(
             f"{name} epoch {epoch} ({point['train_minutes']:.1f} min): MIG {point['mig']:.3f}  "
             f"FactorVAE {point['factor_vae_score']:.3f}  TC {point['total_correlation']:.2f}",

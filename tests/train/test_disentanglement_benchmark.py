@@ -1,9 +1,15 @@
 """benchmarks/disentanglement.py's summary and verdicts on made-up runs."""
 
+import argparse
+import json
+import shutil
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import disentanglement
 from disentanglement import COLUMNS, summarise, verdicts
 
 
@@ -34,3 +40,37 @@ def test_a_rising_total_correlation_and_a_missed_goal_are_reported() -> None:
     table = summarise(rows("beta1", [0.02], [0.4], [1.0]) + rows("beta8", [0.05], [0.5], [1.5]))
     judged = verdicts(table)
     assert not judged["tc_falls_with_beta"] and not judged["mig_goal_met"]
+
+
+def test_a_curve_measures_each_epoch_once_and_resumes_from_its_points(tmp_path, monkeypatch) -> None:
+    """--curve evaluates the checkpoint of each epoch as it is trained, keeps the points in the run
+    folder, and a longer curve later trains and measures only the new epochs. A folder trained past
+    an epoch whose point was lost is refused (its last checkpoint is no longer that epoch's)."""
+    evaluated: list[int] = []
+
+    def fake_fit(cfg, folder, resume, force, quiet):
+        if force:
+            shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "metrics.jsonl").open("a") as out:
+            out.write(json.dumps({"epoch": cfg.epochs, "seconds": 60.0}) + "\n")
+
+    def fake_evaluate(folder, **kwargs):
+        epoch = len((folder / "metrics.jsonl").read_text().splitlines())
+        evaluated.append(epoch)
+        metrics = {"mig": epoch / 10, "factor_vae_score": 0.5, "beta_vae_score": 0.5, "mig_per_factor": {}}
+        return {"disentanglement": metrics, "active_units": 3, "total_correlation": 0.1, "test_recon": 50.0}
+
+    monkeypatch.setattr(disentanglement, "RUNS", tmp_path)
+    monkeypatch.setattr(disentanglement, "fit", fake_fit)
+    monkeypatch.setattr(disentanglement, "evaluate", fake_evaluate)
+    args = argparse.Namespace(image_size=32, arch="mlp", hidden="512,512", latent_dim=10, batch_size=256, lr=1e-3,
+                              epochs=3, name="t")  # fmt: skip
+    first = disentanglement.curve("beta4", 0, 2, args, sizes=None)
+    assert [p["mig"] for p in first] == [0.1, 0.2] and evaluated == [1, 2]
+    longer = disentanglement.curve("beta4", 0, 3, args, sizes=None)
+    assert longer[:2] == first and longer[2]["mig"] == 0.3 and evaluated == [1, 2, 3]
+    assert longer[2]["train_minutes"] == pytest.approx(3.0)
+    (tmp_path / "t-curve-beta4-s0" / "curve.jsonl").unlink()
+    with pytest.raises(SystemExit, match="past epoch 1"):
+        disentanglement.curve("beta4", 0, 3, args, sizes=None)
