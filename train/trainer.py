@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from vaeport.runtime.atomic import atomic_write_text
 from vaeport.runtime.errors import Interrupted, TrainingError
 from vaeport.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
-from vaeport.train.config import TrainConfig, total_epochs
+from vaeport.train.config import LR_SCHEDULES, TrainConfig, total_epochs
 from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
 from vaeport.train.distributions import DiagonalGaussian, StandardNormal
@@ -71,12 +71,14 @@ WSD_DECAY_FRACTION = 0.2  # the share of steps "wsd" spends decaying (Hägele et
 def learning_rate(lr: float, schedule: str, global_step: int, total_steps: int) -> float:
     """The rate at `global_step` of `total_steps`: constant; cosine to 0; or wsd (warmup-stable-decay
     without the warm-up, Hu et al. 2024): constant, then linearly to 0 over the last 20% of steps."""
+    if schedule == "constant":
+        return lr
     progress = min(global_step / total_steps, 1.0)
     if schedule == "cosine":
         return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
     if schedule == "wsd":
         return lr * min(1.0, (1.0 - progress) / WSD_DECAY_FRACTION)
-    return lr
+    raise ValueError(f"expected a learning-rate schedule in {LR_SCHEDULES}, got {schedule!r}")
 
 
 def kl_ramp(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
