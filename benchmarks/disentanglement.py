@@ -38,6 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import median, print_table, write_result
 
+from vaeport.runtime.atomic import atomic_write_text
 from vaeport.train import TrainConfig, evaluate, fit
 from vaeport.train.datasets import TEST_FRACTION
 from vaeport.train.disentanglement import MetricSizes
@@ -113,7 +114,7 @@ def curve(name: str, seed: int, epochs: int, args: argparse.Namespace, sizes: Me
     """The metrics of one configuration after each of `epochs` epochs, with the training minutes."""
     objective, beta = CONFIGS[name]
     folder = RUNS / f"{args.name}-curve-{name}-s{seed}"
-    measured = folder / "curve.jsonl"  # one point per line, written after each epoch's metrics
+    measured = folder / "curve.jsonl"  # one point per line, rewritten whole after each epoch's metrics
     done = [json.loads(line) for line in measured.read_text().splitlines()] if measured.is_file() else []
     points = []
     for epoch in range(1, epochs + 1):
@@ -142,8 +143,7 @@ def curve(name: str, seed: int, epochs: int, args: argparse.Namespace, sizes: Me
             "recon": result["test_recon"],
         }
         points.append(point)
-        with measured.open("a") as out:
-            out.write(json.dumps(point) + "\n")
+        atomic_write_text(measured, "".join(json.dumps(p) + "\n" for p in points))
         print(
             f"{name} epoch {epoch} ({point['train_minutes']:.1f} min): MIG {point['mig']:.3f}  "
             f"FactorVAE {point['factor_vae_score']:.3f}  TC {point['total_correlation']:.2f}",
