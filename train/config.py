@@ -18,6 +18,7 @@ KINDS = tuple(FAMILIES)  # runtime/families.py: one entry per model family
 LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "leaky_relu", "silu")
 LR_SCHEDULES = ("constant", "cosine", "wsd")
+PRECISIONS = ("fp32", "bf16")
 OBJECTIVES = ("elbo", "iwae", "iwae-dreg", "btcvae")
 SINGLE_SAMPLE = ("elbo", "btcvae")
 DEVICES = ("cpu", "cuda", "auto")
@@ -122,6 +123,12 @@ class TrainConfig:
         "constant", "--model vqvae: the prior stage's schedule over its own steps, constant, cosine or wsd.",
         choices=LR_SCHEDULES,
     )  # fmt: skip
+    prior_precision: str = setting(
+        "fp32",
+        "--model vqvae: the prior stage's matmuls in fp32, or in bfloat16 under torch.autocast (weights and "
+        "Adam state stay fp32; about 2x faster on CPUs with AVX512-BF16 or AMX and on recent GPUs, slower elsewhere).",
+        choices=PRECISIONS,
+    )
     seed: int = setting(0, "Seeds the split, the initial weights, the batches and the noise.", minimum=0)
     eval_batch_size: int = setting(1000, "Test images per batch of the per-epoch evaluation.", minimum=1)
     # -- where it runs -----------------------------------------------------------------------
@@ -242,7 +249,7 @@ def check_vqvae(cfg: TrainConfig) -> None:
 
 
 VQ_ONLY = ("codebook_size", "commitment", "prior_epochs", "prior_width", "prior_layers", "prior_heads",
-           "prior_lr_schedule")  # fmt: skip
+           "prior_lr_schedule", "prior_precision")  # fmt: skip
 
 
 def check_not_vqvae(cfg: TrainConfig) -> None:

@@ -8,11 +8,15 @@ checkpoint holds both stages' optimizers and the generator of the codebook's dea
 
 Every epoch's row reports the bound -log p(x) <= -log p(x|codes) - log p(codes) as `test_neg_elbo`
 (its parts `test_recon` and `test_kl`): during the first stage with the uniform prior over the
-codes (h * w * log K nats, the VQ-VAE paper's training-time prior), then with the learned one.
+codes (h * w * log K nats, the VQ-VAE paper's training-time prior), then with the learned one. The
+encoder and decoder are frozen in the second stage, so their test figures (and the test codes) are
+computed once there, not at every epoch; the prior's test NLL is computed in its stage's precision
+(--prior-precision).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Any
@@ -47,6 +51,7 @@ class VQTrainer(Trainer):
         self.optimizer = self.optimizers[self.stage]
         self.code_rng = torch.Generator().manual_seed(self.cfg.seed + CODES_SEED_OFFSET)
         self.train_codes: torch.Tensor | None = None  # (N, h, w): the frozen encoder's, in the prior's stage
+        self.frozen_test: tuple[dict[str, float], torch.Tensor] | None = None  # its test figures and codes
 
     @property
     def stage(self) -> str:
@@ -102,8 +107,15 @@ class VQTrainer(Trainer):
             return LossTerms(loss, recon.detach(), (loss - recon).detach())
         assert self.train_codes is not None
         codes = self.train_codes.index_select(0, self.batch_index)
-        nll = self.model.prior.nll(codes, y).mean()
+        with self.precision():
+            nll = self.model.prior.nll(codes, y).mean()
         return LossTerms(nll, torch.zeros_like(nll), nll.detach())
+
+    def precision(self) -> contextlib.AbstractContextManager[Any]:
+        """The prior's matmuls in bfloat16 under autocast with --prior-precision bf16, else as they are."""
+        if self.cfg.prior_precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @torch.no_grad()
     def codes_of(self, images: torch.Tensor) -> torch.Tensor:
@@ -118,7 +130,16 @@ class VQTrainer(Trainer):
     def epoch_row(self) -> dict[str, Any]:
         stage, cfg, p = self.stage, self.cfg, self.progress
         started = time.perf_counter()
-        test = vq_test_metrics(self.model, self.test_x, self.test_y, cfg.eval_batch_size, stage == "prior")
+        if stage == "autoencoder":
+            test, _ = autoencoder_test_metrics(self.model, self.test_x, cfg.eval_batch_size)
+            test = with_code_nll(test, uniform_code_nll(self.model))
+        else:
+            if self.frozen_test is None:
+                self.frozen_test = autoencoder_test_metrics(self.model, self.test_x, cfg.eval_batch_size)
+            frozen, codes = self.frozen_test
+            with self.precision():
+                code_nll = prior_test_nll(self.model, codes, self.test_y, cfg.eval_batch_size)
+            test = with_code_nll(frozen, code_nll)
         self.model.train()
         return {
             "epoch": p.epoch + 1,
@@ -144,16 +165,16 @@ class VQTrainer(Trainer):
 
 
 @torch.no_grad()
-def vq_test_metrics(
-    model: VQVAE, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, learned_prior: bool
-) -> dict[str, float]:
-    """Test metrics of a VQ-VAE: the reconstruction NLL and MSE of decoding each image's codes, the
-    share of the codebook those codes use and its perplexity, and -log p(codes) under the learned
-    prior (`learned_prior`) or the uniform one; `test_neg_elbo` is their bound on -log p(x)."""
+def autoencoder_test_metrics(
+    model: VQVAE, images: torch.Tensor, batch_size: int
+) -> tuple[dict[str, float], torch.Tensor]:
+    """The reconstruction NLL and MSE of decoding each test image's codes, the share of the codebook
+    those codes use and its perplexity; and the codes (N, h, w) themselves."""
     model.eval()
     k = model.config.codebook_size
     counts = torch.zeros(k, dtype=torch.float64)
-    recon = mse = code_nll = 0.0
+    recon = mse = 0.0
+    grids = []
     for start in range(0, len(images), batch_size):
         x = unit_tensor(images[start : start + batch_size])
         codes = model.autoencoder.encode(x)
@@ -161,18 +182,36 @@ def vq_test_metrics(
         recon += float(reconstruction_nll(logits, x, "bernoulli").sum())
         mse += float(((torch.sigmoid(logits) - x) ** 2).mean(dim=(1, 2, 3)).sum())
         counts += torch.bincount(codes.reshape(-1), minlength=k).double().cpu()
-        if learned_prior:
-            y = None if labels is None else labels[start : start + batch_size]
-            code_nll += float(model.prior.nll(codes, y).sum())
+        grids.append(codes)
     n = len(images)
-    code_nll = code_nll / n if learned_prior else codes.shape[1] * codes.shape[2] * math.log(k)
     freq = (counts / counts.sum()).numpy()
     used = freq[freq > 0]
-    return {
-        "test_neg_elbo": recon / n + code_nll,
+    figures = {
         "test_recon": recon / n,
-        "test_kl": code_nll,
         "test_mse": mse / n,
         "codes_used": float(len(used) / k),
         "perplexity": float(np.exp(-(used * np.log(used)).sum())),
     }
+    return figures, torch.cat(grids)
+
+
+def uniform_code_nll(model: VQVAE) -> float:
+    """-log p(codes) under the uniform prior over the K codes: h * w * log K nats."""
+    h, w = model.grid
+    return h * w * math.log(model.config.codebook_size)
+
+
+@torch.no_grad()
+def prior_test_nll(model: VQVAE, codes: torch.Tensor, labels: torch.Tensor | None, batch_size: int) -> float:
+    """The mean -log p(codes [| y]) of the test code grids under the learned prior, in nats."""
+    model.eval()
+    total = 0.0
+    for start in range(0, len(codes), batch_size):
+        y = None if labels is None else labels[start : start + batch_size]
+        total += float(model.prior.nll(codes[start : start + batch_size], y).sum())
+    return total / len(codes)
+
+
+def with_code_nll(figures: dict[str, float], code_nll: float) -> dict[str, float]:
+    """The autoencoder's test figures with -log p(codes) and their bound on -log p(x)."""
+    return {"test_neg_elbo": figures["test_recon"] + code_nll, "test_kl": code_nll, **figures}

@@ -53,6 +53,7 @@ def test_options_that_do_not_apply_are_refused(overrides, message):
         (dict(codebook_size=64), r"expected --codebook-size only with --model vqvae, got it \(64\) with --model vae"),
         (dict(kind="ae", prior_epochs=3), "expected --prior-epochs only with --model vqvae, got it .3. with --model ae"),
         (dict(prior_lr_schedule="cosine"), "expected --prior-lr-schedule only with --model vqvae"),
+        (dict(prior_precision="bf16"), "expected --prior-precision only with --model vqvae"),
     ],
 )
 def test_the_vq_options_are_refused_for_another_family(overrides, message):
@@ -90,6 +91,37 @@ def test_two_stages_train_the_autoencoder_then_the_prior(tmp_path, digits):
     assert all(0 < r["codes_used"] <= 1 and r["perplexity"] >= 1 for r in history)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
+
+
+def test_the_frozen_autoencoder_is_evaluated_once_in_the_prior_stage(tmp_path, digits, monkeypatch):
+    """Its test figures cannot change while it is frozen: one evaluation per autoencoder epoch, then
+    one for the whole prior stage, and every prior epoch reports the same figures."""
+    from vaeport.train import vq_trainer
+
+    calls = []
+    real = vq_trainer.autoencoder_test_metrics
+    monkeypatch.setattr(vq_trainer, "autoencoder_test_metrics", lambda *a: calls.append(1) or real(*a))
+    history = VQTrainer(config(epochs=2, prior_epochs=3), digits, tmp_path, show_progress=False).fit()
+    assert len(calls) == 2 + 1
+    for key in ("test_recon", "test_mse", "codes_used", "perplexity"):
+        assert {r[key] for r in history[1:]} == {history[1][key]}
+
+
+def test_prior_precision_bf16_trains_the_prior_under_autocast(tmp_path, digits):
+    """--prior-precision bf16 changes the prior's arithmetic (its losses differ from fp32's in the
+    low digits) but not what it learns, and leaves the autoencoder's stage exactly as it was."""
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        (tmp_path / precision).mkdir()
+        trainer = VQTrainer(config(prior_precision=precision), digits, tmp_path / precision, show_progress=False)
+        runs[precision] = trainer.fit()
+    fp32, bf16 = runs["fp32"], runs["bf16"]
+    assert fp32[:2] == [{**r, **{k: fp32[i][k] for k in ("seconds", "eval_seconds", "images_per_second")}}
+                        for i, r in enumerate(bf16[:2])]  # fmt: skip
+    for a, b in zip(fp32[2:], bf16[2:], strict=True):
+        assert a["train_loss"] != b["train_loss"] and a["test_kl"] != b["test_kl"]
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.02)
+        assert b["test_kl"] == pytest.approx(a["test_kl"], rel=0.02)
 
 
 def test_a_cosine_schedule_decays_each_stage_on_its_own(tmp_path, digits):
