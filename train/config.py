@@ -19,8 +19,8 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 ACTIVATIONS = ("relu", "leaky_relu", "silu")
 LR_SCHEDULES = ("constant", "cosine", "wsd")
 PRECISIONS = ("fp32", "bf16")
-OBJECTIVES = ("elbo", "iwae", "iwae-dreg", "btcvae")
-SINGLE_SAMPLE = ("elbo", "btcvae")
+OBJECTIVES = ("elbo", "iwae", "iwae-dreg", "btcvae", "capacity")
+SINGLE_SAMPLE = ("elbo", "btcvae", "capacity")
 DEVICES = ("cpu", "cuda", "auto")
 DEFAULT_HIDDEN = {"mlp": (400,), "conv": (32, 64, 128)}
 VQ_DEFAULT_HIDDEN = (64, 128)  # --model vqvae: a 28 x 28 image halves twice to its 7 x 7 code grid
@@ -94,9 +94,14 @@ class TrainConfig:
     objective: str = setting(
         "elbo",
         "Train on the ELBO, the importance-weighted bound (IWAE), the IWAE bound with doubly "
-        "reparameterized encoder gradients (iwae-dreg), or beta-TCVAE's split ELBO with --beta on the "
-        "total correlation only (btcvae).",
+        "reparameterized encoder gradients (iwae-dreg), beta-TCVAE's split ELBO with --beta on the "
+        "total correlation only (btcvae), or the reconstruction + --beta * |KL - C| of Burgess et al. 2018 with "
+        "the allowed KL C raised from 0 to --capacity nats (capacity).",
         choices=OBJECTIVES,
+    )
+    capacity: float = setting(25.0, "--objective capacity: the KL, in nats, allowed at the end of the ramp.", minimum=0)
+    capacity_epochs: float = setting(
+        1.0, "--objective capacity: epochs over which the allowed KL rises linearly from 0 to --capacity.", minimum=0
     )
     samples: int = setting(1, "Posterior samples per image for --objective iwae and iwae-dreg.", minimum=1)
     # -- VQ-VAE (--model vqvae) --------------------------------------------------------------
@@ -167,6 +172,7 @@ class TrainConfig:
             )
         if self.objective == "btcvae":
             check_btcvae(self)
+        check_capacity(self)
         if 0 < self.holdout < MIN_HOLDOUT:
             raise InputError(
                 f"expected --holdout 0 or at least {MIN_HOLDOUT} (the anomaly score's 1% threshold needs 5 normal "
@@ -281,6 +287,34 @@ def check_btcvae(cfg: TrainConfig) -> None:
         raise InputError(
             "expected --batch-size of at least 2 with --objective btcvae (the total correlation is estimated "
             f"across the batch), got {cfg.batch_size}"
+        )
+
+
+CAPACITY_ONLY = ("capacity", "capacity_epochs")
+
+
+def check_capacity(cfg: TrainConfig) -> None:
+    """The capacity objective prices the KL of a VAE's posterior against the normal prior's closed
+    form, instead of the KL warm-up; its options are refused with another objective."""
+    if cfg.objective != "capacity":
+        for f in fields(TrainConfig):
+            if f.name in CAPACITY_ONLY and getattr(cfg, f.name) != f.default:
+                raise InputError(
+                    f"expected {option_name(f)} only with --objective capacity, got it ({show(getattr(cfg, f.name))}) "
+                    f"with --objective {cfg.objective}"
+                )
+        return
+    if cfg.kind != "vae":
+        raise InputError(f"expected --model vae with --objective capacity (it prices the KL), got --model {cfg.kind}")
+    if cfg.prior != DEFAULT_PRIOR:
+        raise InputError(
+            f"expected --prior {DEFAULT_PRIOR} with --objective capacity (its KL is the closed form to N(0, I)), "
+            f"got --prior {cfg.prior}"
+        )
+    if cfg.kl_warmup_epochs:
+        raise InputError(
+            "expected --kl-warmup-epochs 0 with --objective capacity (its --capacity-epochs ramp the allowed KL "
+            f"instead), got {show(cfg.kl_warmup_epochs)}"
         )
 
 

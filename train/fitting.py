@@ -92,8 +92,8 @@ def trainer_for(cfg: TrainConfig) -> type[Trainer]:
 
 def check_distributed(cfg: TrainConfig, distributed: bool) -> None:
     """A learned prior's log-density enters the loss outside the model's forward, which DDP does not
-    synchronise, and beta-TCVAE's estimator needs the whole batch: multi-process training takes
-    neither."""
+    synchronise, and beta-TCVAE's estimator and the capacity objective's |KL - C| need the whole
+    batch: multi-process training takes none of them."""
     if distributed and cfg.prior != "normal":
         raise InputError(
             f"expected --prior normal under torchrun (DDP), got --prior {cfg.prior}: train it in one process"
@@ -103,10 +103,11 @@ def check_distributed(cfg: TrainConfig, distributed: bool) -> None:
             "expected --model vae or ae under torchrun (DDP), got --model vqvae (its codebook's moving averages are "
             "per process): train it in one process"
         )
-    if distributed and cfg.objective == "btcvae":
+    if distributed and cfg.objective in ("btcvae", "capacity"):
+        why = {"btcvae": "its total correlation is estimated", "capacity": "|KL - C| needs the KL"}[cfg.objective]
         raise InputError(
-            "expected --objective elbo, iwae or iwae-dreg under torchrun (DDP), got --objective btcvae (its total "
-            "correlation is estimated across the whole batch): train it in one process"
+            f"expected --objective elbo, iwae or iwae-dreg under torchrun (DDP), got --objective {cfg.objective} "
+            f"({why} across the whole batch): train it in one process"
         )
 
 

@@ -83,6 +83,22 @@ def vae_loss(
     return LossTerms(recon + kl_weight * kl, recon, kl)
 
 
+def capacity_loss(
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    log_var: torch.Tensor,
+    likelihood: str,
+    gamma: float,
+    allowed: float,
+    scale: torch.Tensor | None = None,
+) -> LossTerms:
+    """Burgess et al. 2018's controlled-capacity objective: reconstruction + gamma * |KL - C|, the
+    batch's mean KL held near the `allowed` C nats (raised over training) instead of pushed to 0."""
+    terms = vae_loss(logits, x, mean, log_var, likelihood, 0.0, scale)
+    return LossTerms(terms.recon + gamma * (terms.kl - allowed).abs(), terms.recon, terms.kl)
+
+
 def iwae_loss(
     logits: torch.Tensor,
     x: torch.Tensor,

@@ -30,7 +30,7 @@ from vaeport.train.datasets import ImageData
 from vaeport.train.distributed import from_environment
 from vaeport.train.distributions import DiagonalGaussian, StandardNormal
 from vaeport.train.families import build_model
-from vaeport.train.loss import LossTerms, btcvae_loss, iwae_loss, vae_loss
+from vaeport.train.loss import LossTerms, btcvae_loss, capacity_loss, iwae_loss, vae_loss
 from vaeport.train.posthoc import freeze_autoencoder
 from vaeport.train.run_folder import METRICS_FILE
 from vaeport.train.stop import StopRequest, stop_requests
@@ -92,6 +92,12 @@ def kl_ramp(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
 def kl_weight(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
     """beta, ramped linearly from 0 over the warm-up epochs."""
     return cfg.beta * kl_ramp(cfg, global_step, steps_per_epoch)
+
+
+def allowed_kl(cfg: TrainConfig, global_step: int, steps_per_epoch: int) -> float:
+    """--objective capacity's C: from 0 to --capacity nats, linearly over --capacity-epochs."""
+    ramp_steps = cfg.capacity_epochs * steps_per_epoch
+    return cfg.capacity if ramp_steps <= 0 else cfg.capacity * min(1.0, global_step / ramp_steps)
 
 
 def importance_weighted_terms(
@@ -341,6 +347,10 @@ class Trainer:
             ramp = kl_ramp(cfg, step, self.steps_per_epoch)  # beta weighs the total correlation only
             n = len(self.train_x)
             return btcvae_loss(logits, x, z, mean, log_var, cfg.likelihood, cfg.beta, ramp, n, self.model.scale())
+        if cfg.objective == "capacity":
+            step = self.progress.epoch * self.steps_per_epoch + self.progress.step
+            allowed = allowed_kl(cfg, step, self.steps_per_epoch)
+            return capacity_loss(logits, x, mean, log_var, cfg.likelihood, cfg.beta, allowed, self.model.scale())
         if isinstance(self.model.prior, StandardNormal):
             return vae_loss(logits, x, mean, log_var, cfg.likelihood, weight, self.model.scale())
         z = DiagonalGaussian(mean, log_var).sample(eps)  # the z the decoder saw, for the learned prior's KL
@@ -352,6 +362,7 @@ class Trainer:
         eval_started = time.perf_counter()
         eval_rng = torch.Generator(self.device).manual_seed(cfg.seed + EVAL_SEED_OFFSET)
         test = neg_elbo(self.model, self.test_x, self.test_y, cfg.eval_batch_size, eval_rng)
+        end_step = (p.epoch + 1) * self.steps_per_epoch - 1  # the last step this epoch trained
         return {
             "epoch": p.epoch + 1,
             "train_loss": p.loss_sum / p.seen,
@@ -361,6 +372,7 @@ class Trainer:
             "test_recon": test["recon"],
             "test_kl": test["kl"],
             "kl_weight": kl_weight(cfg, (p.epoch + 1) * self.steps_per_epoch, self.steps_per_epoch),
+            **({"allowed_kl": allowed_kl(cfg, end_step, self.steps_per_epoch)} if cfg.objective == "capacity" else {}),
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_second": p.seen / max(p.train_seconds, 1e-9),
             "seconds": p.train_seconds,
