@@ -258,14 +258,18 @@ VQ_ONLY = ("codebook_size", "commitment", "prior_epochs", "prior_width", "prior_
            "prior_lr_schedule", "prior_precision")  # fmt: skip
 
 
+def refuse_set(cfg: TrainConfig, names: tuple[str, ...], only_with: str, given: str) -> None:
+    """Options among `names` set away from their defaults are refused: they apply only `only_with`."""
+    for f in fields(TrainConfig):
+        if f.name in names and getattr(cfg, f.name) != f.default:
+            raise InputError(
+                f"expected {option_name(f)} only with {only_with}, got it ({show(getattr(cfg, f.name))}) with {given}"
+            )
+
+
 def check_not_vqvae(cfg: TrainConfig) -> None:
     """The VQ-VAE's own options are refused for another family, not ignored."""
-    for f in fields(TrainConfig):
-        if f.name in VQ_ONLY and getattr(cfg, f.name) != f.default:
-            raise InputError(
-                f"expected {option_name(f)} only with --model vqvae, got it ({show(getattr(cfg, f.name))}) "
-                f"with --model {cfg.kind}"
-            )
+    refuse_set(cfg, VQ_ONLY, "--model vqvae", f"--model {cfg.kind}")
 
 
 def total_epochs(cfg: TrainConfig) -> int:
@@ -297,12 +301,7 @@ def check_capacity(cfg: TrainConfig) -> None:
     """The capacity objective prices the KL of a VAE's posterior against the normal prior's closed
     form, instead of the KL warm-up; its options are refused with another objective."""
     if cfg.objective != "capacity":
-        for f in fields(TrainConfig):
-            if f.name in CAPACITY_ONLY and getattr(cfg, f.name) != f.default:
-                raise InputError(
-                    f"expected {option_name(f)} only with --objective capacity, got it ({show(getattr(cfg, f.name))}) "
-                    f"with --objective {cfg.objective}"
-                )
+        refuse_set(cfg, CAPACITY_ONLY, "--objective capacity", f"--objective {cfg.objective}")
         return
     if cfg.kind != "vae":
         raise InputError(f"expected --model vae with --objective capacity (it prices the KL), got --model {cfg.kind}")
