@@ -341,14 +341,13 @@ class Trainer:
             return importance_weighted_terms(model, self.model, x, y, eps, weight, dreg=cfg.objective == "iwae-dreg")
         eps = torch.randn((batch, latent), generator=self.noise_rng, device=self.device)[part]
         logits, mean, log_var = model(x, y, eps=eps)
+        step = self.progress.epoch * self.steps_per_epoch + self.progress.step
         if cfg.objective == "btcvae":
             z = DiagonalGaussian(mean, log_var).sample(eps)
-            step = self.progress.epoch * self.steps_per_epoch + self.progress.step
             ramp = kl_ramp(cfg, step, self.steps_per_epoch)  # beta weighs the total correlation only
             n = len(self.train_x)
             return btcvae_loss(logits, x, z, mean, log_var, cfg.likelihood, cfg.beta, ramp, n, self.model.scale())
         if cfg.objective == "capacity":
-            step = self.progress.epoch * self.steps_per_epoch + self.progress.step
             allowed = allowed_kl(cfg, step, self.steps_per_epoch)
             return capacity_loss(logits, x, mean, log_var, cfg.likelihood, cfg.beta, allowed, self.model.scale())
         if isinstance(self.model.prior, StandardNormal):
@@ -362,7 +361,7 @@ class Trainer:
         eval_started = time.perf_counter()
         eval_rng = torch.Generator(self.device).manual_seed(cfg.seed + EVAL_SEED_OFFSET)
         test = neg_elbo(self.model, self.test_x, self.test_y, cfg.eval_batch_size, eval_rng)
-        end_step = (p.epoch + 1) * self.steps_per_epoch - 1  # the last step this epoch trained
+        next_step = (p.epoch + 1) * self.steps_per_epoch  # the schedules' values for the epoch to come
         return {
             "epoch": p.epoch + 1,
             "train_loss": p.loss_sum / p.seen,
@@ -371,8 +370,8 @@ class Trainer:
             "test_neg_elbo": test["neg_elbo"],
             "test_recon": test["recon"],
             "test_kl": test["kl"],
-            "kl_weight": kl_weight(cfg, (p.epoch + 1) * self.steps_per_epoch, self.steps_per_epoch),
-            **({"allowed_kl": allowed_kl(cfg, end_step, self.steps_per_epoch)} if cfg.objective == "capacity" else {}),
+            "kl_weight": kl_weight(cfg, next_step, self.steps_per_epoch),
+            **({"allowed_kl": allowed_kl(cfg, next_step, self.steps_per_epoch)} if cfg.objective == "capacity" else {}),
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_second": p.seen / max(p.train_seconds, 1e-9),
             "seconds": p.train_seconds,
