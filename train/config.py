@@ -277,16 +277,22 @@ def total_epochs(cfg: TrainConfig) -> int:
     return cfg.epochs + (cfg.prior_epochs if cfg.kind == "vqvae" else 0)
 
 
+def require_vae_with_normal_prior(cfg: TrainConfig, objective: str, why_vae: str, why_normal: str) -> None:
+    """An objective built on a VAE's KL to N(0, I): refuse other models and learned priors, saying why."""
+    if cfg.kind != "vae":
+        raise InputError(f"expected --model vae with --objective {objective} ({why_vae}), got --model {cfg.kind}")
+    if cfg.prior != DEFAULT_PRIOR:
+        raise InputError(
+            f"expected --prior {DEFAULT_PRIOR} with --objective {objective} ({why_normal}), got --prior {cfg.prior}"
+        )
+
+
 def check_btcvae(cfg: TrainConfig) -> None:
     """beta-TCVAE splits the KL to a factorised N(0, I) across a batch: a variational model with
     the normal prior and batches of at least two images."""
-    if cfg.kind != "vae":
-        raise InputError(f"expected --model vae with --objective btcvae (it splits the KL), got --model {cfg.kind}")
-    if cfg.prior != DEFAULT_PRIOR:
-        raise InputError(
-            f"expected --prior {DEFAULT_PRIOR} with --objective btcvae (its dimension-wise KL needs a factorised "
-            f"prior), got --prior {cfg.prior}"
-        )
+    require_vae_with_normal_prior(
+        cfg, "btcvae", "it splits the KL", "its dimension-wise KL needs a factorised prior"
+    )
     if cfg.batch_size < 2:
         raise InputError(
             "expected --batch-size of at least 2 with --objective btcvae (the total correlation is estimated "
@@ -303,13 +309,9 @@ def check_capacity(cfg: TrainConfig) -> None:
     if cfg.objective != "capacity":
         refuse_set(cfg, CAPACITY_ONLY, "--objective capacity", f"--objective {cfg.objective}")
         return
-    if cfg.kind != "vae":
-        raise InputError(f"expected --model vae with --objective capacity (it prices the KL), got --model {cfg.kind}")
-    if cfg.prior != DEFAULT_PRIOR:
-        raise InputError(
-            f"expected --prior {DEFAULT_PRIOR} with --objective capacity (its KL is the closed form to N(0, I)), "
-            f"got --prior {cfg.prior}"
-        )
+    require_vae_with_normal_prior(
+        cfg, "capacity", "it prices the KL", "its KL is the closed form to N(0, I)"
+    )
     if cfg.kl_warmup_epochs:
         raise InputError(
             "expected --kl-warmup-epochs 0 with --objective capacity (its --capacity-epochs ramp the allowed KL "
